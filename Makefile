@@ -1,0 +1,28 @@
+# Two commands for a fresh machine; each creates the virtual environment on first use.
+#   make demo   train CRATE on the embedded digits, then write the layer-by-layer report (runs/demo)
+#   make test   run the test suite
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+TORCH  ?= torch==2.13.0
+
+.PHONY: demo test install clean
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q "$(TORCH)" || $(BIN)/python -m pip install -q "torch>=2.3"
+	$(BIN)/python -m pip install -q -e ".[test]"
+	touch $@
+
+install: $(BIN)/.installed
+
+demo: $(BIN)/.installed
+	$(BIN)/srr train --out runs/demo
+	$(BIN)/srr analyze runs/demo --data digits --out runs/demo/analysis
+
+test: $(BIN)/.installed
+	$(BIN)/python -m pytest tests
+
+clean:
+	rm -rf $(VENV) runs

@@ -1,0 +1,55 @@
+"""The ``srr`` command: a thin shell over the library. Each sub-command lives in its own module."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ..errors import SrrError
+from . import analyze, models, train
+
+# Each module provides NAME, HELP, add_arguments(parser) and run(args) -> int.
+COMMANDS = [train, analyze, models]
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with one-line errors."""
+
+    def error(self, message: str):  # noqa: D401 - argparse API
+        sys.stderr.write(f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+        raise SystemExit(2)
+
+
+def build_parser() -> Parser:
+    from .. import __version__
+
+    parser = Parser(prog="srr", description="White-box deep networks from (sparse) rate reduction.")
+    parser.add_argument("--version", action="version", version=f"srr {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+    for module in COMMANDS:
+        p = sub.add_parser(module.NAME, help=module.HELP, description=module.HELP)
+        module.add_arguments(p)
+        p.set_defaults(run=module.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "run", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.run(args) or 0)
+    except SrrError as exc:
+        sys.stderr.write(f"srr {args.command}: error: {exc}\n")
+        return 2
+    except (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError) as exc:
+        sys.stderr.write(f"srr {args.command}: error: {exc.strerror or exc}: {exc.filename or ''}\n")
+        return 2
+    except KeyboardInterrupt:
+        sys.stderr.write(f"srr {args.command}: interrupted\n")
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

@@ -1,0 +1,82 @@
+"""Atomic file writes: a temporary file in the same folder, flushed and fsynced, then renamed over the target.
+
+A crash (even SIGKILL) at any point leaves either the old file or the complete new one, never a half-written file.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+__all__ = ["atomic_write_bytes", "atomic_write_text", "atomic_write_json", "atomic_path", "ensure_writable_dir",
+           "append_jsonl"]
+
+
+def ensure_writable_dir(path: str | os.PathLike) -> Path:
+    """Create ``path`` (and parents) and check that files can be written there; clear ``OSError`` otherwise."""
+    from .errors import SrrError
+
+    p = Path(path)
+    try:
+        p.mkdir(parents=True, exist_ok=True)
+        probe = tempfile.NamedTemporaryFile(dir=p, prefix=".srr-probe-", delete=True)
+        probe.close()
+    except OSError as exc:
+        raise SrrError(f"cannot write to output directory {p}: {exc.strerror or exc}") from None
+    return p
+
+
+@contextmanager
+def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path beside ``target``; on success it is fsynced and renamed onto ``target``."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    os.close(fd)
+    tmp = Path(tmp)
+    try:
+        yield tmp
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+        _fsync_dir(target.parent)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def atomic_write_bytes(target: str | os.PathLike, data: bytes) -> None:
+    with atomic_path(target) as tmp:
+        tmp.write_bytes(data)
+
+
+def atomic_write_text(target: str | os.PathLike, text: str) -> None:
+    atomic_write_bytes(target, text.encode("utf-8"))
+
+
+def atomic_write_json(target: str | os.PathLike, obj) -> None:
+    atomic_write_text(target, json.dumps(obj, indent=2, sort_keys=False) + "\n")
+
+
+def append_jsonl(target: str | os.PathLike, obj) -> None:
+    """Append one JSON object as a line and fsync (a line is either whole or, after a crash, ignorable)."""
+    with open(target, "a", encoding="utf-8") as fh:
+        fh.write(json.dumps(obj) + "\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)

@@ -1,0 +1,105 @@
+"""Numerically safe log-determinants of ``I + a·G`` for positive semi-definite Gram matrices.
+
+Every coding rate in srr reduces to ``logdet(I + a·G)`` with ``G`` a Gram matrix and ``a > 0``. Since
+``I + a·G`` has all eigenvalues ≥ 1 it is always well conditioned, so a Cholesky factorisation succeeds except when
+``G`` carries round-off negative eigenvalues or overflow; then the computation falls back to ``eigvalsh`` of ``G`` with
+its eigenvalues clamped at zero. ``torch.logdet`` (an LU factorisation) is never used: it returns NaN on nearly
+singular float32 input.
+"""
+from __future__ import annotations
+
+import warnings
+
+import torch
+from torch import Tensor
+
+from ..errors import ConfigError, NonFiniteError
+
+__all__ = ["check_finite", "check_eps", "compute_dtype", "gram", "logdet_i_plus"]
+
+
+def check_finite(x: Tensor, name: str = "input") -> None:
+    """Raise :class:`~srr.errors.NonFiniteError` (a ``ValueError``) if ``x`` holds NaN or ±inf."""
+    if not torch.is_tensor(x):
+        raise ConfigError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
+    if x.is_floating_point() or x.is_complex():
+        if not bool(torch.isfinite(x).all()):
+            bad = int((~torch.isfinite(x)).sum())
+            raise NonFiniteError(f"{name} contains {bad} non-finite value(s) (NaN or inf); rates are undefined")
+
+
+def check_eps(eps: float) -> float:
+    """Validate the distortion ε (not ε²): a finite positive number."""
+    try:
+        eps = float(eps)
+    except (TypeError, ValueError):
+        raise ConfigError(f"eps must be a positive number, got {eps!r}") from None
+    if not (eps > 0.0 and eps < float("inf")):
+        raise ConfigError(f"eps must be a finite positive number (it is ε, not ε²), got {eps}")
+    return eps
+
+
+def compute_dtype(x: Tensor, dtype: torch.dtype | None) -> torch.dtype:
+    """The dtype the rate is computed in: ``dtype`` if given, else float32 for half inputs, else the input's."""
+    if dtype is not None:
+        if not dtype.is_floating_point:
+            raise ConfigError(f"dtype must be a floating dtype, got {dtype}")
+        return dtype
+    if x.dtype in (torch.float16, torch.bfloat16) or not x.is_floating_point():
+        return torch.float32
+    return x.dtype
+
+
+def gram(z: Tensor) -> tuple[Tensor, bool]:
+    """Gram matrix of ``z`` (…, m, d) on its smaller side: ``zᵀz`` (d × d) if d ≤ m, else ``z zᵀ`` (m × m).
+
+    Returns the matrix and whether it is the sample side (m × m). Both sides have the same non-zero eigenvalues, so
+    ``logdet(I + a·zᵀz) = logdet(I + a·z zᵀ)``.
+    """
+    m, d = z.shape[-2], z.shape[-1]
+    if d <= m:
+        return z.mT @ z, False
+    return z @ z.mT, True
+
+
+def logdet_i_plus(g: Tensor, scale: Tensor | float) -> Tensor:
+    """``logdet(I + scale·g)`` for symmetric positive semi-definite ``g`` (…, n, n), batched and differentiable.
+
+    ``scale`` is a positive number or a tensor broadcastable to the batch shape ``g.shape[:-2]``.
+    Cholesky first; if it fails for any batch member, the batch is recomputed from ``eigvalsh(g)`` clamped at zero.
+    """
+    n = g.shape[-1]
+    if n == 0:
+        return g.new_zeros(g.shape[:-2])
+    if torch.is_tensor(scale):
+        scale = scale.to(g.dtype)[..., None, None]
+    eye = torch.eye(n, dtype=g.dtype, device=g.device)
+    a = eye + scale * g
+    chol, info = torch.linalg.cholesky_ex(a)
+    out = 2.0 * torch.log(torch.diagonal(chol, dim1=-2, dim2=-1)).sum(-1)
+    _warn_if_imprecise(g, scale[..., 0, 0] if torch.is_tensor(scale) else scale)
+    if bool((info != 0).any()):
+        # Recompute the whole batch from the eigenvalues, so no NaN from a failed factor reaches the backward pass.
+        evals = torch.linalg.eigvalsh(0.5 * (g + g.mT)).clamp_min(0.0)
+        s = scale[..., 0] if torch.is_tensor(scale) else scale
+        out = torch.log1p(s * evals).sum(-1)
+    if not bool(torch.isfinite(out).all()):
+        raise NonFiniteError(
+            "log-determinant overflowed; pass dtype=torch.float64 or rescale the input"
+        )
+    return out
+
+
+def _warn_if_imprecise(g: Tensor, scale) -> None:
+    """Warn when round-off in ``g`` (about ε_mach·tr g), magnified by ``scale``, exceeds 1: the result is then
+    dominated by round-off and only ``dtype=torch.float64`` gives a meaningful value."""
+    if g.dtype == torch.float64:
+        return
+    noise = torch.finfo(g.dtype).eps * torch.diagonal(g, dim1=-2, dim2=-1).sum(-1).abs() * scale
+    if bool((noise > 1.0).any()):
+        warnings.warn(
+            f"{g.dtype} round-off dominates this log-determinant (scale·ε_mach·tr G = {float(noise.max()):.3g} > 1); "
+            "pass dtype=torch.float64 for an accurate value",
+            RuntimeWarning,
+            stacklevel=3,
+        )

@@ -1,0 +1,99 @@
+"""Token-set compression against per-head subspaces, sparsity, and the sparse rate reduction (REFERENCE §1, §8).
+
+Tokens of one sample are rows of ``Z`` (…, N, d). A model with K heads of width p holds subspaces U_[K] as ``U`` of
+shape (…, K, d, p); :func:`heads_from_qkv` turns a CRATE ``qkv.weight`` (K·p × d, rows of head k are U_kᵀ) into it.
+``eps`` is ε, not ε² (see :mod:`srr.measures.rates`).
+"""
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from ..errors import ConfigError
+from .logdet import check_eps, check_finite, compute_dtype, gram, logdet_i_plus
+from .rates import coding_rate
+
+__all__ = ["heads_from_qkv", "subspace_compression", "sparsity", "sparse_rate_reduction"]
+
+
+def heads_from_qkv(weight: Tensor, heads: int) -> Tensor:
+    """Per-head bases U (K, d, p) from a tied projection weight of shape (K·p, d) whose head-k rows are U_kᵀ."""
+    if weight.dim() != 2 or weight.shape[0] % heads:
+        raise ConfigError(f"a projection of shape {tuple(weight.shape)} cannot be split into {heads} heads")
+    kp, d = weight.shape
+    return weight.reshape(heads, kp // heads, d).mT
+
+
+def subspace_compression(
+    Z: Tensor,
+    U: Tensor,
+    eps: float = 0.1,
+    *,
+    reduction: str = "sum",
+    normalize: bool = False,
+    dtype: torch.dtype | None = None,
+) -> Tensor:
+    """Compressed rate of token sets against subspaces: ``R^c(Z | U_[K]) = ½ Σ_k logdet(I_p + p/(N ε²) W_kᵀ W_k)``.
+
+    ``Z`` is (…, N, d) (tokens in rows), ``U`` is (K, d, p) or batched (…, K, d, p); ``W_k = Z U_k``. The
+    log-determinant is taken on the p × p side when p ≤ N, else on the N × N side (same value).
+    ``normalize=True`` L2-normalises every token within each head first (the authors' layer-wise measurement).
+    ``reduction="sum"`` sums the heads (shape ``Z.shape[:-2]``); ``"none"`` keeps them (…, K).
+    ``eps`` is ε (not ε²): the authors' ε² = 0.01 is ``eps=0.1``.
+    """
+    check_finite(Z, "Z")
+    check_finite(U, "U")
+    eps = check_eps(eps)
+    if Z.dim() < 2 or U.dim() < 3:
+        raise ConfigError(f"Z must be (..., N, d) and U (..., K, d, p); got {tuple(Z.shape)} and {tuple(U.shape)}")
+    if Z.shape[-1] != U.shape[-2]:
+        raise ConfigError(f"token dimension {Z.shape[-1]} does not match subspace dimension {U.shape[-2]}")
+    if reduction not in ("sum", "none"):
+        raise ConfigError(f"reduction must be 'sum' or 'none', got {reduction!r}")
+    ct = compute_dtype(Z, dtype)
+    z, u = Z.to(ct), U.to(ct)
+    n, p = z.shape[-2], u.shape[-1]
+    w = z.unsqueeze(-3) @ u  # (…, K, N, p)
+    if normalize:
+        w = torch.nn.functional.normalize(w, dim=-1)
+    if n == 0:
+        per_head = w.new_zeros(w.shape[:-2])
+    else:
+        g, _ = gram(w)
+        per_head = 0.5 * logdet_i_plus(g, p / (n * eps**2))
+    return per_head.sum(-1) if reduction == "sum" else per_head
+
+
+def sparsity(Z: Tensor, threshold: float = 0.0) -> Tensor:
+    """Fraction of entries with ``|z| > threshold`` over the last two dimensions: ``‖Z‖₀ / (N·d)``.
+
+    The authors plot this per layer on ISTA outputs (non-negative). Returns shape ``Z.shape[:-2]``.
+    """
+    check_finite(Z, "Z")
+    if Z.dim() < 2:
+        raise ConfigError(f"Z must have shape (..., N, d), got {tuple(Z.shape)}")
+    return (Z.abs() > threshold).to(torch.float32).mean(dim=(-2, -1))
+
+
+def sparse_rate_reduction(
+    Z: Tensor,
+    U: Tensor,
+    eps: float = 0.1,
+    lam: float = 0.1,
+    *,
+    norm: str = "l0",
+    dtype: torch.dtype | None = None,
+) -> Tensor:
+    """Sparse rate reduction of token sets: ``R(Z) − R^c(Z | U_[K]) − λ‖Z‖`` per sample (maximised).
+
+    ``Z`` (…, N, d) tokens in rows, ``U`` (…, K, d, p). ``R(Z) = ½ logdet(I + d/(N ε²) ZᵀZ)``.
+    ``norm="l0"`` counts non-zero entries of the sample (no gradient); ``"l1"`` is the working surrogate ``Σ|z|``.
+    ``eps`` is ε (not ε²). The layer measure of the sparse-rate-reduction study, μ_SRR, is the negative of this.
+    """
+    if norm not in ("l0", "l1"):
+        raise ConfigError(f"norm must be 'l0' or 'l1', got {norm!r}")
+    r = coding_rate(Z, eps, dtype=dtype)
+    rc = subspace_compression(Z, U, eps, dtype=dtype)
+    zz = Z.to(r.dtype)
+    penalty = (zz != 0).to(r.dtype).sum((-2, -1)) if norm == "l0" else zz.abs().sum((-2, -1))
+    return r - rc - lam * penalty

@@ -1,0 +1,67 @@
+"""Shared pieces of the vision models: patch tokens with a CLS token and positional embedding, and a head."""
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from ..errors import ConfigError, DataError
+from ..operators import PatchEmbedding, check_image_config
+
+__all__ = ["VisionBackbone"]
+
+
+class VisionBackbone(nn.Module):
+    """Common image front and back of CRATE-like models, with the authors' parameter names.
+
+    Subclasses build ``self.transformer`` (with ``.layers``) and implement ``encode(tokens)``.
+    ``to_patch_embedding``, ``pos_embedding`` (1, N+1, dim), ``cls_token`` (1, 1, dim) and ``mlp_head``
+    (LayerNorm, Linear) match the keys of REFERENCE §2.
+    """
+
+    def __init__(self, image_size, patch_size, num_classes: int, dim: int, channels: int, pool: str,
+                 emb_dropout: float):
+        super().__init__()
+        if pool not in ("cls", "mean"):
+            raise ConfigError(f"pool must be 'cls' or 'mean', got {pool!r}")
+        if num_classes < 1 or dim < 1:
+            raise ConfigError(f"num_classes and dim must be positive, got {num_classes} and {dim}")
+        self.image_hw, self.patch_hw, num_patches = check_image_config(image_size, patch_size, channels)
+        self.channels, self.pool, self.dim, self.num_classes = channels, pool, dim, num_classes
+        self.to_patch_embedding = PatchEmbedding(self.patch_hw, channels, dim)
+        self.pos_embedding = nn.Parameter(torch.randn(1, num_patches + 1, dim))
+        self.cls_token = nn.Parameter(torch.randn(1, 1, dim))
+        self.dropout = nn.Dropout(emb_dropout)
+        self.mlp_head = nn.Sequential(nn.LayerNorm(dim), nn.Linear(dim, num_classes))
+
+    @property
+    def grid(self) -> tuple[int, int]:
+        """Patch grid (rows, columns)."""
+        return self.image_hw[0] // self.patch_hw[0], self.image_hw[1] // self.patch_hw[1]
+
+    def check_input(self, x: Tensor) -> None:
+        expected = (self.channels, *self.image_hw)
+        if x.dim() != 4 or tuple(x.shape[1:]) != expected:
+            raise DataError(
+                f"{type(self).__name__} expects images of shape (batch, {expected[0]}, {expected[1]}, {expected[2]}), "
+                f"got {tuple(x.shape)}"
+            )
+
+    def tokens(self, x: Tensor) -> Tensor:
+        """Patch tokens with the CLS token prepended and positions added: (B, N+1, dim)."""
+        self.check_input(x)
+        t = self.to_patch_embedding(x)
+        cls = self.cls_token.expand(t.shape[0], -1, -1)
+        return self.dropout(torch.cat((cls, t), dim=1) + self.pos_embedding)
+
+    def encode(self, z: Tensor) -> Tensor:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def forward_features(self, x: Tensor) -> Tensor:
+        """Tokens after the last layer: (B, N+1, dim)."""
+        return self.encode(self.tokens(x))
+
+    def pool_tokens(self, z: Tensor) -> Tensor:
+        return z.mean(dim=1) if self.pool == "mean" else z[:, 0]
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.mlp_head(self.pool_tokens(self.forward_features(x)))

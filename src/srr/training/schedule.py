@@ -1,0 +1,33 @@
+"""Learning-rate schedule: linear warm-up then cosine decay to ``min_ratio`` of the peak, per optimiser step."""
+from __future__ import annotations
+
+import math
+
+import torch
+
+__all__ = ["warmup_cosine", "parameter_groups"]
+
+
+def warmup_cosine(optimizer: torch.optim.Optimizer, total_steps: int, warmup_steps: int,
+                  min_ratio: float = 0.0) -> torch.optim.lr_scheduler.LambdaLR:
+    """LambdaLR multiplier: ``(s+1)/warmup`` during warm-up, then ``min + (1−min)·½(1 + cos(π·progress))``."""
+    total_steps, warmup_steps = max(1, total_steps), max(0, min(warmup_steps, total_steps))
+
+    def factor(step: int) -> float:
+        if step < warmup_steps:
+            return (step + 1) / warmup_steps
+        progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
+        return min_ratio + (1.0 - min_ratio) * 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def parameter_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
+    """Two AdamW groups: weight decay on matrices; none on norms, biases, positional embeddings and CLS tokens."""
+    decay, no_decay = [], []
+    for name, p in model.named_parameters():
+        if not p.requires_grad:
+            continue
+        skip = p.dim() <= 1 or name.endswith(("pos_embedding", "cls_token")) or "norm" in name.split(".")[-2:-1]
+        (no_decay if skip else decay).append(p)
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]

@@ -1,0 +1,20 @@
+from pathlib import Path
+
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = ROOT.parent / "shared" / "data"
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    torch.manual_seed(0)
+
+
+@pytest.fixture
+def mnist_dir():
+    d = SHARED_DATA / "mnist"
+    if not (d / "t10k-images-idx3-ubyte.gz").is_file():
+        pytest.skip(f"the shared MNIST test set is not at {d}")
+    return d
