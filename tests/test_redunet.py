@@ -140,12 +140,12 @@ def test_shift_invariance_1d_prediction_and_equivariant_features():
     net = ReduNet(3, 4, channels=4, spatial=(16,), in_channels=2, kernel=5, eps=0.5, dtype=D64)
     net.build(x, y)
     xt, yt = shifted_patterns(5, 2, 16, 3, seed=1)
-    feats, pred = net(xt), net.predict(xt)
+    feats, pred = net.transform(xt)[0], net.predict(xt)
     assert float((pred == yt).double().mean()) >= 0.9
     for s in (1, 5, 11):
         shifted = torch.roll(xt, s, dims=-1)
         assert torch.equal(net.predict(shifted), pred)
-        assert float((net(shifted) - torch.roll(feats, s, dims=-1)).abs().max()) < 1e-6
+        assert float((net.transform(shifted)[0] - torch.roll(feats, s, dims=-1)).abs().max()) < 1e-6
 
 
 def test_shift_invariance_2d_images():
@@ -154,9 +154,9 @@ def test_shift_invariance_2d_images():
     y = torch.arange(24) % 2
     net = ReduNet(2, 2, channels=3, spatial=(6, 6), in_channels=1, kernel=3, eps=0.5, lam=5.0, dtype=D64)
     net.build(x, y)
-    feats = net(x[:6])
+    feats = net.transform(x[:6])[0]
     shifted = torch.roll(x[:6], (2, -1), dims=(-2, -1))
-    assert float((net(shifted) - torch.roll(feats, (2, -1), dims=(-2, -1))).abs().max()) < 1e-6
+    assert float((net.transform(shifted)[0] - torch.roll(feats, (2, -1), dims=(-2, -1))).abs().max()) < 1e-6
     assert torch.equal(net.predict(shifted), net.predict(x[:6]))
 
 
