@@ -216,3 +216,21 @@ def test_absent_class_gets_no_membership():
     net.build(mix.x, mix.labels)
     pi = net.transform(mix.x)[1]
     assert float(pi[:, 2].max()) == 0.0 and torch.allclose(pi.sum(1), torch.ones(len(pi)))
+
+
+def test_shift_invariant_rates_match_signal_domain_and_rise():
+    from srr.redunet.rates import rate, redunet_rates
+
+    x, y = shifted_patterns(6, 2, 8, 2, seed=3)
+    z = unit(x)
+    eps, (m, c, t) = 0.5, z.shape
+    alpha = c / (m * eps**2)
+    circ_gram = sum(circulant_matrix(zi) @ circulant_matrix(zi).T for zi in z)
+    ref = 0.5 * torch.logdet(torch.eye(c * t, dtype=D64) + alpha / t * circ_gram)
+    assert abs(float(rate(z, eps, spatial_dims=1)) - float(ref)) < 1e-9
+    flat = redunet_rates(z, y, eps, 2, spatial_dims=0)
+    assert abs(flat["delta_R"] - float(srr.rate_reduction(z.flatten(1), y, eps=eps, dtype=D64))) < 1e-9
+    net = ReduNet(2, 4, channels=2, spatial=(8,), eps=eps, dtype=D64)
+    rows = []
+    net.build(x, y, callback=lambda ell, f, pi: rows.append(redunet_rates(f, y, eps, 2, 1)["delta_R"]))
+    assert all(b > a for a, b in zip(rows, rows[1:])), rows

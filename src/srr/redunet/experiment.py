@@ -1,7 +1,7 @@
 """Build a ReduNet on a labelled data set, measure every layer, evaluate on the test split, write the report.
 
 Per layer ℓ (0 = the normalised input) of the *training* features: ``R``, ``R^c`` (true labels) and ``ΔR = R − R^c``
-with the network's ε, the mean |cosine| within and between classes, and the accuracy of the memberships π̂ that the
+with the network's ε (the shift-invariant rates for ``--arch conv``, see :mod:`srr.redunet.rates`), the mean |cosine| within and between classes, and the accuracy of the memberships π̂ that the
 layer estimated. On the test split: nearest-subspace and k-NN accuracy of the output features (and of the input
 features, for comparison) and the accuracy of the network's own prediction argmax π̂. Files: ``layers.json``,
 ``rates.png``, ``similarity.png``, ``summary.json`` and the network (``config.json`` + ``model.safetensors``).
@@ -20,25 +20,11 @@ from ..analysis.similarity import class_cosines, plot_cosine_matrices
 from ..data import LabelledData
 from ..errors import ConfigError
 from ..io import atomic_path, atomic_write_json, ensure_writable_dir
-from ..measures import coding_rate
 from .layer import DEFAULT_EPS, DEFAULT_ETA, DEFAULT_LAM
 from .network import ReduNet
+from .rates import redunet_rates
 
-__all__ = ["rates", "per_class_subset", "build_for_data", "run_experiment", "plot_rates"]
-
-
-def rates(z: Tensor, labels: Tensor, eps: float, num_classes: int) -> dict:
-    """``R``, ``R^c`` and ``ΔR`` (float64) of features z (m, …) with true labels.
-
-    ``R^c = Σ_j (m_j/m) R(Z_j)``, which is the class-wise rate of REFERENCE §1 with hard labels, computed class by
-    class so that each log-determinant is taken on the smaller side of its Gram matrix.
-    """
-    z = z.flatten(1)
-    labels = labels.to(z.device)
-    r = float(coding_rate(z, eps, dtype=torch.float64))
-    rc = sum(float((labels == j).sum()) / len(z) * float(coding_rate(z[labels == j], eps, dtype=torch.float64))
-             for j in range(num_classes) if bool((labels == j).any()))
-    return {"R": r, "Rc": rc, "delta_R": r - rc}
+__all__ = ["per_class_subset", "build_for_data", "run_experiment", "plot_rates"]
 
 
 def per_class_subset(labels: Tensor, n: int | None, seed: int = 0) -> Tensor:
@@ -89,7 +75,8 @@ def run_experiment(data: LabelledData, layers: int, out_dir: str | Path, arch: s
     rows: list[dict] = []
 
     def measure(ell: int, z: Tensor, pi: Tensor | None) -> None:
-        row = {"layer": ell, **rates(z, y_train, net.eps, data.num_classes), **class_cosines(z, y_train)}
+        row = {"layer": ell, **redunet_rates(z, y_train, net.eps, data.num_classes, len(net.spatial)),
+               **class_cosines(z, y_train)}
         row["membership_accuracy"] = None if pi is None else accuracy(pi.argmax(1), y_train)
         rows.append(row)
 

@@ -34,7 +34,7 @@ from torch import Tensor, nn
 
 from ..errors import ConfigError, DataError
 from ..measures.logdet import check_eps, check_finite
-from .operators import check_labels, class_operators, regularized_inverse
+from .operators import check_labels, class_grams, class_operators, regularized_inverse
 
 __all__ = ["ReduLayer", "normalize_features", "DEFAULT_EPS", "DEFAULT_ETA", "DEFAULT_LAM"]
 
@@ -118,7 +118,7 @@ class ReduLayer(nn.Module):
         labels = check_labels(labels.to(z.device), m, self.num_classes)
         v = self.to_frequency(z.to(torch.float64))  # (m, C, F), complex128 for signals
         counts = torch.bincount(labels, minlength=self.num_classes)
-        grams = _class_grams(v, labels, self.num_classes)  # (K, F, C, C)
+        grams = class_grams(v, labels, self.num_classes)  # (K, F, C, C)
         scale = self.channels / self.eps**2
         e = regularized_inverse(grams.sum(0), scale / m)
         cs, present = class_operators(grams, counts, scale)
@@ -131,31 +131,23 @@ class ReduLayer(nn.Module):
     def memberships_and_step(self, z: Tensor) -> tuple[Tensor, Tensor]:
         """The soft memberships π̂ (m, K) and the next features (m, C, *spatial)."""
         z = self.check_input(z).to(self.real_dtype)
-        v = self.to_frequency(z).to(self.E.dtype)
-        ez = torch.einsum("fcd,mdf->mcf", self.E, v)
-        cz = torch.einsum("kfcd,mdf->kmcf", self.Cs, v)  # (K, m, C, F)
+        v = self.to_frequency(z).to(self.E.dtype).permute(2, 1, 0)  # (F, C, m): one C × m block per frequency
+        ez = self.E @ v
+        cz = self.Cs @ v.unsqueeze(0)  # (K, F, C, m)
         pi = self.soft_memberships(cz)
         weights = (self.gamma.view(-1, 1) * pi.mT).to(cz.dtype)  # (K, m): γ_j π̂_j(z)
-        comp = torch.einsum("km,kmcf->mcf", weights, cz)
-        step = self.from_frequency(v + self.eta * (ez - comp))
+        comp = (cz * weights[:, None, None, :]).sum(0)
+        step = self.from_frequency((v + self.eta * (ez - comp)).permute(2, 1, 0))
         return pi, normalize_features(step)
 
     def soft_memberships(self, cz: Tensor) -> Tensor:
-        """``π̂_j = softmax_j(−λ ‖C_j z‖)`` (m, K) from the compressed features ``cz`` (K, m, C, F); classes without
+        """``π̂_j = softmax_j(−λ ‖C_j z‖)`` (m, K) from the compressed features ``cz`` (K, F, C, m); classes without
         training samples get membership 0."""
-        norms = torch.linalg.vector_norm(cz, dim=(-2, -1))  # (K, m); by Parseval, the signal-domain norm
+        sq = cz.real.square() + cz.imag.square() if cz.is_complex() else cz.square()
+        norms = sq.sum(dim=(1, 2)).sqrt()  # (K, m); by Parseval, the signal-domain norm
         logits = (-self.lam * norms).masked_fill(~self.present.view(-1, 1), float("-inf"))
         return torch.softmax(logits, dim=0).mT
 
     def forward(self, z: Tensor) -> Tensor:
         return self.memberships_and_step(z)[1]
 
-
-def _class_grams(v: Tensor, labels: Tensor, k: int) -> Tensor:
-    """Per class and frequency ``Σ_{i in class j} v_i(t) v_i(t)ᴴ``: (K, F, C, C) from v (m, C, F)."""
-    out = v.new_zeros(k, v.shape[2], v.shape[1], v.shape[1])
-    for j in range(k):
-        vj = v[labels == j]
-        if len(vj):
-            out[j] = torch.einsum("mcf,mdf->fcd", vj, vj.conj())
-    return out

@@ -19,7 +19,7 @@ from torch import Tensor
 
 from ..errors import ConfigError, NonFiniteError
 
-__all__ = ["regularized_inverse", "class_operators", "check_labels"]
+__all__ = ["regularized_inverse", "class_operators", "class_grams", "check_labels"]
 
 
 def regularized_inverse(gram: Tensor, alpha: Tensor | float) -> Tensor:
@@ -70,3 +70,13 @@ def class_operators(grams: Tensor, counts: Tensor, scale: float) -> tuple[Tensor
     cs = regularized_inverse(grams, alpha)
     cs = cs * present.view(-1, *([1] * (grams.dim() - 1))).to(cs.real.dtype if cs.is_complex() else cs.dtype)
     return cs, present
+
+
+def class_grams(v: Tensor, labels: Tensor, k: int) -> Tensor:
+    """Per class and frequency ``Σ_{i in class j} v_i(t) v_i(t)ᴴ``: (K, F, C, C) from v (m, C, F)."""
+    out = v.new_zeros(k, v.shape[2], v.shape[1], v.shape[1])
+    for j in range(k):
+        vj = v[labels == j]
+        if len(vj):
+            out[j] = torch.einsum("mcf,mdf->fcd", vj, vj.conj())
+    return out
