@@ -143,10 +143,18 @@ class ReduLayer(nn.Module):
     def soft_memberships(self, cz: Tensor) -> Tensor:
         """``π̂_j = softmax_j(−λ ‖C_j z‖)`` (m, K) from the compressed features ``cz`` (K, F, C, m); classes without
         training samples get membership 0."""
+        return torch.softmax(self._logits(cz), dim=0).mT
+
+    def _logits(self, cz: Tensor) -> Tensor:
         sq = cz.real.square() + cz.imag.square() if cz.is_complex() else cz.square()
         norms = sq.sum(dim=(1, 2)).sqrt()  # (K, m); by Parseval, the signal-domain norm
-        logits = (-self.lam * norms).masked_fill(~self.present.view(-1, 1), float("-inf"))
-        return torch.softmax(logits, dim=0).mT
+        return (-self.lam * norms).masked_fill(~self.present.view(-1, 1), float("-inf"))
+
+    def membership_logits(self, z: Tensor) -> Tensor:
+        """``−λ ‖C_j z‖`` (m, K), −inf for classes without training samples: the logits of π̂ (differentiable)."""
+        z = self.check_input(z).to(self.real_dtype)
+        v = self.to_frequency(z).to(self.E.dtype).permute(2, 1, 0)
+        return self._logits(self.Cs @ v.unsqueeze(0)).mT
 
     def forward(self, z: Tensor) -> Tensor:
         return self.memberships_and_step(z)[1]
