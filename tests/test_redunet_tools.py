@@ -21,8 +21,8 @@ def _one_thread():
     torch.set_num_threads(n)
 
 
-def test_nearest_subspace_recovers_orthogonal_subspaces():
-    mix = mixture_of_subspaces(k=4, d=24, rank=3, n=40, noise=0.0, seed=0)
+def test_nearest_subspace_recovers_the_subspaces():
+    mix = mixture_of_subspaces(k=4, d=8, rank=3, n=40, noise=0.0, seed=0)  # 4 random 3-D subspaces of R^8
     g = torch.Generator().manual_seed(1)
     test = torch.cat([torch.randn(10, 3, generator=g) @ u.T for u in mix.bases])  # fresh points on the subspaces
     truth = torch.arange(4).repeat_interleave(10)
