@@ -31,11 +31,18 @@ def cosine_matrix(features: Tensor, labels: Tensor) -> tuple[Tensor, Tensor]:
     return (z @ z.mT).abs(), labels[order]
 
 
-def class_cosines(features: Tensor, labels: Tensor) -> dict:
-    """``{"within": mean |cos| over distinct same-class pairs, "between": mean |cos| over different-class pairs}``."""
+def class_cosines(features: Tensor, labels: Tensor, max_samples: int | None = 3000, seed: int = 0) -> dict:
+    """``{"within": mean |cos| over distinct same-class pairs, "between": mean |cos| over different-class pairs}``.
+
+    Above ``max_samples`` samples the means are taken over a fixed random subset of that size (seeded), which keeps
+    the cost at ``max_samples² · d``; ``None`` uses every sample.
+    """
     labels = torch.as_tensor(labels).reshape(-1).to(features.device)
     if labels.numel() != features.shape[0]:
         raise DataError(f"{labels.numel()} labels for {features.shape[0]} features")
+    if max_samples is not None and len(labels) > max_samples:
+        pick = torch.randperm(len(labels), generator=torch.Generator().manual_seed(seed))[:max_samples]
+        features, labels = features[pick.to(features.device)], labels[pick.to(labels.device)]
     z = _unit(features)
     k = int(labels.max()) + 1
     onehot = torch.nn.functional.one_hot(labels.long(), k).double()
