@@ -132,3 +132,17 @@ def test_two_process_gloo_equals_single_process(tmp_path):
     with torch.no_grad():
         half = MCR2(eps=0.6, gamma1=1.5)(torch.nn.functional.normalize(enc(x[:24]), dim=1), y[:24])
     assert abs(float(half) - float(loss)) > 1e-3
+
+
+def test_corrupt_labels_redraws_the_requested_fraction():
+    from srr.data import corrupt_labels
+    from srr.errors import DataError
+
+    y = torch.arange(1000) % 10
+    noisy = corrupt_labels(y, 0.3, 10, seed=1)
+    wrong = float((noisy != y).double().mean())
+    assert 0.24 < wrong < 0.30  # 300 redrawn, about 1/10 of them land on the true label again
+    assert torch.equal(noisy, corrupt_labels(y, 0.3, 10, seed=1)) and torch.equal(corrupt_labels(y, 0.0), y)
+    assert int(noisy.min()) >= 0 and int(noisy.max()) <= 9
+    with pytest.raises(DataError, match=r"\[0, 1\]"):
+        corrupt_labels(y, 1.5)
