@@ -8,8 +8,8 @@ MCR2_BATCH_SIZE = 512  # MCR² needs many samples per class in a batch; used unl
 
 def add_mcr2_arguments(p) -> None:
     p.add_argument("--loss", choices=["ce", "mcr2"], default="ce",
-                   help="ce: cross-entropy on the head (default); mcr2: MCR² on the L2-normalised features before "
-                        f"the head, evaluated by nearest subspace and k-NN (default batch size {MCR2_BATCH_SIZE})")
+                   help="ce: cross-entropy on the head (default); mcr2: MCR² on the L2-normalised features entering "
+                        f"the final Linear, evaluated by nearest subspace and k-NN (default batch size {MCR2_BATCH_SIZE})")
     g = p.add_argument_group("MCR² (with --loss mcr2)")
     g.add_argument("--eps", type=float, default=math.sqrt(0.5),
                    help="distortion ε, not ε² (default sqrt(0.5): the official --eps 0.5 is ε²)")

@@ -1,7 +1,7 @@
 """Training any registered image encoder with the MCR² loss, evaluated by nearest subspace and k-NN on its features.
 
-Features are the model's pooled representation before the classification head (``pool_tokens(forward_features(x))``
-for the vision backbones), L2-normalised; the loss is :class:`srr.losses.MCR2` on each mini-batch with its labels
+Features are the model's pooled representation before its final linear classifier (``pool_tokens(forward_features(x))``
+through the head's LayerNorm for the vision backbones; see :func:`encoder_features`), L2-normalised; the loss is :class:`srr.losses.MCR2` on each mini-batch with its labels
 (γ₁, γ₂, ε as there; ``eps`` is ε, not ε²). The head is not trained. After every ``eval_every`` epochs (and at the
 end) the features of the whole training and test splits are extracted and classified on the test split by nearest
 subspace (top ``n_components`` principal directions per class, fitted with the *training* labels the model saw) and
@@ -50,9 +50,18 @@ class MCR2Config:
 
 
 def encoder_features(model: nn.Module, x: Tensor) -> Tensor:
-    """The representation before the head, L2-normalised: (B, d)."""
+    """The representation the final linear classifier sees, L2-normalised: (B, d).
+
+    For the vision backbones: the pooled tokens through every part of ``mlp_head`` but its last ``Linear`` (its
+    LayerNorm). The raw pooled CRATE features are ISTA outputs, non-negative, and MCR² on them collapsed on digits
+    (nearest-subspace accuracy 0.90 after 3 epochs, 0.20 after 30, ΔR falling from 21 to 6), while through the
+    LayerNorm it trains steadily (0.94 after 30 epochs).
+    """
     if hasattr(model, "forward_features") and hasattr(model, "pool_tokens"):
         z = model.pool_tokens(model.forward_features(x))
+        head = getattr(model, "mlp_head", None)
+        if isinstance(head, nn.Sequential) and len(head) > 1 and isinstance(head[-1], nn.Linear):
+            z = head[:-1](z)
     elif hasattr(model, "forward_features"):
         z = model.forward_features(x)
         z = z.mean(dim=1) if z.dim() == 3 else z.flatten(1)
@@ -145,7 +154,8 @@ def train_mcr2(model: nn.Module, data: LabelledData, config: MCR2Config, out_dir
                "train_delta_R": last["train_delta_R"], "parameters": count_parameters(model),
                "seconds": time.perf_counter() - start, "epochs": config.epochs, "device": str(device),
                "config": asdict(config),
-               "note": "features = pooled representation before the head, L2-normalised; the head is untrained"}
+               "note": "features = pooled representation before the final Linear (through the head's LayerNorm), "
+                       "L2-normalised; the Linear classifier is untrained"}
     if out is not None:
         if getattr(model, "config", None):
             save_pretrained(model.cpu(), out, extra={"data": data.spec, "loss": "mcr2"})
