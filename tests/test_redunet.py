@@ -14,13 +14,7 @@ from srr.redunet import ReduLayer, ReduNet, block_circulant_operator, circulant_
 D64 = torch.float64
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Small matrices: one thread is faster, and immune to OpenMP spinning when the cores are shared."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def unit(x):

@@ -13,12 +13,7 @@ from srr.redunet import ReduNet, fine_tune
 from srr.redunet.finetune import fine_tune_loss
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_nearest_subspace_recovers_the_subspaces():
