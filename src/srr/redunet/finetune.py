@@ -43,7 +43,7 @@ def fine_tune_loss(net: ReduNet, x: Tensor, labels: Tensor, objective: str = "ce
 def fine_tune(net: ReduNet, x: Tensor, labels: Tensor, epochs: int = 5, lr: float = 1e-3, batch_size: int = 256,
               objective: str = "ce", seed: int = 0, progress: bool = False) -> list[float]:
     """Train the operators of a built ``net`` on ``(x, labels)``; returns the mean loss of every epoch."""
-    net._check_built()
+    net.check_built()
     if epochs < 1 or lr <= 0 or batch_size < 2:
         raise ConfigError("fine-tuning needs epochs ≥ 1, lr > 0 and batch_size ≥ 2")
     labels = torch.as_tensor(labels).long()

@@ -102,7 +102,7 @@ class ReduNet(nn.Module):
         self.built = True
         return z
 
-    def _check_built(self) -> None:
+    def check_built(self) -> None:
         if not self.built:
             raise ConfigError("this ReduNet is not built yet: call build(x, labels) first")
 
@@ -113,7 +113,7 @@ class ReduNet(nn.Module):
 
     def run(self, x: Tensor, chunk: int = 1024) -> tuple[Tensor, Tensor]:
         """As :meth:`transform`, differentiable with respect to the operators (for fine-tuning)."""
-        self._check_built()
+        self.check_built()
         feats, pis = [], []
         for i in range(0, len(x), chunk):
             z = self.features_in(x[i:i + chunk])
@@ -142,7 +142,7 @@ class ReduNet(nn.Module):
 
         from .. import __version__
 
-        self._check_built()
+        self.check_built()
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         tensors = {k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()}
