@@ -30,6 +30,9 @@ def add_arguments(p) -> None:
     p.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: cuda if available)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_set_argument(p)
+    from .mcr2_options import add_mcr2_arguments
+
+    add_mcr2_arguments(p)
 
 
 def run(args) -> int:
@@ -54,8 +57,13 @@ def run(args) -> int:
     overrides = {**(DEMO_OVERRIDES if demo else {}), **data.model_overrides(), **parse_overrides(args.set)}
     model = create_model(model_name, **overrides)
     out = args.out or f"runs/{model_name}-{re.sub(r'[^A-Za-z0-9_.-]+', '_', spec)}"
-    config = TrainConfig(seed=args.seed, device=args.device, **settings)
-    summary = train(model, data, config, out, progress=not args.no_progress)
+    if args.loss == "mcr2":
+        from .mcr2_options import run_mcr2
+
+        summary = run_mcr2(args, model, data, settings, out)
+    else:
+        config = TrainConfig(seed=args.seed, device=args.device, **settings)
+        summary = train(model, data, config, out, progress=not args.no_progress)
     print(f"{model_name} on {spec}: test accuracy {summary['test_accuracy']:.4f} "
           f"({summary['parameters']:,} parameters, {summary['seconds']:.1f} s) -> {out}")
     return 0
