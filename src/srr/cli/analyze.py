@@ -32,6 +32,8 @@ def run(args) -> int:
     if args.samples < 1:
         raise ConfigError("--samples must be positive")
     source = Path(args.source)
+    if source.is_dir() and args.set:
+        raise ConfigError(f"--set changes a registered model's arguments; the saved model {source} keeps its own")
     if source.is_dir():
         config = read_config(source)
         trained = from_pretrained(source)

@@ -42,6 +42,7 @@ def run(args) -> int:
     from ..errors import ConfigError
     from ..models import create_model
     from ..training import TrainConfig, train
+    from .mcr2_options import check_mcr2_flags
     from .options import parse_overrides
 
     model_name, spec = args.model or DEMO_MODEL, args.data or DEMO_DATA
@@ -49,8 +50,11 @@ def run(args) -> int:
     given = {"epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr, "weight_decay": args.weight_decay,
              "warmup_epochs": args.warmup_epochs, "label_smoothing": args.label_smoothing, "shift": args.shift}
     settings.update({k: v for k, v in given.items() if v is not None})
-    if settings["epochs"] < 1 or settings["batch_size"] < 1 or settings["lr"] <= 0:
+    if settings["epochs"] < 1 or settings["batch_size"] < 1 or not 0 < settings["lr"] < float("inf"):
         raise ConfigError("--epochs and --batch-size must be positive and --lr > 0")
+    if not 0.0 <= settings["label_smoothing"] <= 1.0:
+        raise ConfigError(f"--label-smoothing must lie in [0, 1], got {settings['label_smoothing']}")
+    check_mcr2_flags(args)
     data = load_data(spec)
     torch.manual_seed(args.seed)
     demo = args.model is None and args.data is None

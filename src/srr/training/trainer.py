@@ -17,7 +17,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from ..data import LabelledData
-from ..errors import NonFiniteError
+from ..errors import DataError, NonFiniteError
 from ..io import append_jsonl, atomic_write_json, ensure_writable_dir
 from ..models import count_parameters, save_pretrained
 from .schedule import parameter_groups, warmup_cosine
@@ -39,10 +39,17 @@ class TrainConfig:
 
 
 def pick_device(name: str | None = None) -> torch.device:
-    """``name`` if given, else CUDA when available, else CPU."""
-    if name:
-        return torch.device(name)
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    """``name`` if given (checked: see :func:`srr.device.pick_device`), else CUDA when available, else CPU."""
+    from ..device import pick_device as checked
+
+    return checked(name)
+
+
+def check_outputs(logits: torch.Tensor, data: LabelledData) -> None:
+    """The classifier must have an output for every label of the data (else cross-entropy fails mid-run)."""
+    if logits.shape[-1] < data.num_classes:
+        raise DataError(f"{data.spec} has labels up to {data.num_classes - 1} but the model has {logits.shape[-1]} "
+                        f"outputs; drop --set num_classes or set it to {data.num_classes}")
 
 
 def shift_augment(x: torch.Tensor, max_shift: int, generator: torch.Generator) -> torch.Tensor:
@@ -85,7 +92,7 @@ def train(model: nn.Module, data: LabelledData, config: TrainConfig, out_dir: st
         (out / "metrics.jsonl").unlink()
     model.to(device)
     with torch.no_grad():  # a mismatch between model and data fails here, before any progress bar
-        model.eval()(data.x_train[:2].to(device))
+        check_outputs(model.eval()(data.x_train[:2].to(device)), data)
     steps_per_epoch = math.ceil(len(data.x_train) / config.batch_size)
     total = steps_per_epoch * config.epochs
     optimizer = torch.optim.AdamW(parameter_groups(model, config.weight_decay), lr=config.lr)

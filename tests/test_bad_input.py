@@ -1,0 +1,160 @@
+"""Bad input catalogue (issue 8, item 2): every case is refused by the CLI with exit code 2 and one line on stderr
+that names the problem — never a traceback, never a half-finished run.
+
+The broken files are written in their real formats and then damaged (see ``bad_files.py``). Cases run through
+``srr.cli.main([...])``; a few run again as real ``python -m srr`` processes.
+"""
+import os
+import re
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from bad_files import make_files
+from reliability_counts import tried
+
+from srr.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+TRAIN = "train --model crate_nano --set dim=16 --set depth=1 --set heads=2 --epochs 1 --no-progress --out {out}"
+REDUNET = "redunet --layers 1 --no-progress --out {out}"
+ANALYZE = "analyze --samples 8 --out {out}"
+
+# (id, command line with {file names} from bad_files.make_files, regular expression the one line must match)
+CASES = [
+    # unknown names
+    ("unknown-command", "nosuch", r"invalid choice: 'nosuch'"),
+    ("unknown-flag", TRAIN + " --epochz 3", r"unrecognized arguments: --epochz"),
+    ("unknown-model", "train --model crate_nan0", r"unknown model 'crate_nan0'; did you mean crate_nano"),
+    ("unknown-model-analyze", "analyze vit_nanno", r"unknown model 'vit_nanno'; did you mean"),
+    ("unknown-models-pattern", "models nosuch*", r"no registered model matches 'nosuch\*'"),
+    ("unknown-model-option", TRAIN + " --set depthh=2", r"crate_nano has no option\(s\) \['depthh'\]"),
+    ("unknown-data-source", TRAIN + " --data cifar11:/x", r"unknown data source 'cifar11'"),
+    ("unknown-data-source-redunet", "redunet --data digitz", r"unknown data source 'digitz'; did you mean digits"),
+    ("unknown-synthetic-option", TRAIN + " --data synthetic:kk=3", r"bad synthetic option 'kk=3'"),
+    ("unknown-loss", TRAIN + " --loss mse", r"argument --loss: invalid choice: 'mse'"),
+    ("unknown-device", TRAIN + " --device tpu9", r"unknown device 'tpu9'"),
+    ("data-source-needs-path", TRAIN + " --data idx", r"data source 'idx' needs a path"),
+    ("data-source-takes-no-argument", TRAIN + " --data digits:big", r"'digits' takes no argument"),
+    # shapes, sizes, channels and types that do not fit the model
+    ("image-size-mismatch", TRAIN + " --set image_size=16", r"expects images of shape \(batch, 1, 16, 16\), got"),
+    ("channel-mismatch", TRAIN + " --set channels=3", r"expects images of shape \(batch, 3, 8, 8\)"),
+    ("patch-does-not-divide", TRAIN + " --set patch_size=3", r"image size 8x8 is not divisible by the patch size"),
+    ("vectors-into-image-model", TRAIN + " --data synthetic", r"image size 1x32 is not divisible"),
+    ("option-of-wrong-type", TRAIN + " --set dim=abc", r"option dim expects an integer, got 'abc'"),
+    ("negative-width", TRAIN + " --set dim=-1", r"must be positive"),
+    ("saved-model-on-other-data", ANALYZE + " {model_ok} --data synthetic", r"expects images of shape"),
+    ("conv-lift-on-vectors", REDUNET + " --arch conv --data synthetic", r"lift kernel 3 exceeds the signal size"),
+    # labels out of range
+    ("labels-beyond-classifier", TRAIN + " --set num_classes=5", r"labels up to 9 but the model has 5 outputs"),
+    ("negative-labels-in-file", TRAIN + " --data idx:{idx_negative_labels}", r"labels outside \[0, 10\)"),
+    # empty data sets
+    ("empty-idx-file", TRAIN + " --data idx:{idx_empty}", r"the train split is empty"),
+    ("idx-folder-without-files", TRAIN + " --data idx:{idx_none}", r"holds no train-/t10k-"),
+    ("idx-folder-missing", TRAIN + " --data idx:{root}/absent", r"IDX folder not found"),
+    ("empty-synthetic", TRAIN + " --data synthetic:n=0", r"invalid mixture"),
+    # truncated or corrupted files
+    ("idx-truncated", TRAIN + " --data idx:{idx_truncated}", r"truncated or padded IDX data"),
+    ("idx-padded", TRAIN + " --data idx:{idx_padded}", r"truncated or padded IDX data"),
+    ("idx-truncated-header", TRAIN + " --data idx:{idx_header}", r"truncated IDX header"),
+    ("idx-bad-magic", TRAIN + " --data idx:{idx_magic}", r"not an IDX file \(bad magic number\)"),
+    ("idx-gz-truncated", TRAIN + " --data idx:{idx_gz_truncated}", r"corrupt or truncated gzip stream"),
+    ("idx-gz-corrupted", TRAIN + " --data idx:{idx_gz_corrupt}", r"corrupt or truncated gzip stream"),
+    ("idx-count-mismatch", TRAIN + " --data idx:{idx_count_mismatch}", r"do not match labels"),
+    ("idx-labels-not-1d", TRAIN + " --data idx:{idx_labels_2d}", r"do not match labels of shape \(4, 5\)"),
+    ("idx-labels-missing", TRAIN + " --data idx:{idx_no_labels}", r"found the t10k images but not the t10k labels"),
+    # checkpoints of another architecture, of mismatched shapes, or damaged
+    ("checkpoint-other-architecture", ANALYZE + " {model_other_arch}", r"does not fit crate_nano"),
+    ("checkpoint-mismatched-shapes", ANALYZE + " {model_shapes}", r"does not fit crate_nano"),
+    ("checkpoint-truncated", ANALYZE + " {model_truncated}", r"not a readable safetensors file"),
+    ("checkpoint-garbage", ANALYZE + " {model_garbage}", r"not a readable safetensors file"),
+    ("checkpoint-config-not-json", ANALYZE + " {model_bad_json}", r"config.json is not valid JSON"),
+    ("checkpoint-config-not-a-model", ANALYZE + " {model_not_a_dict}", r"does not describe a model"),
+    ("checkpoint-unknown-architecture", ANALYZE + " {model_unknown_arch}", r"unknown model 'crate_gigantic'"),
+    ("checkpoint-unknown-argument", ANALYZE + " {model_bad_args}", r"has no option\(s\) \['depthh'\]"),
+    ("checkpoint-without-weights", ANALYZE + " {model_no_weights}", r"holds no model.safetensors"),
+    ("not-a-saved-model", ANALYZE + " {root}", r"holds no config.json: not a saved srr model"),
+    # contradictory or impossible settings
+    ("set-on-saved-model", ANALYZE + " {model_ok} --set dim=8", r"--set .* saved model"),
+    ("mcr2-flag-without-mcr2", TRAIN + " --gamma1 2", r"--gamma1 .* --loss mcr2"),
+    ("cuda-without-cuda", TRAIN + " --device cuda", r"CUDA is not available"),
+    ("learning-rate-nan", TRAIN + " --lr nan", r"--lr"),
+    ("label-smoothing-above-one", TRAIN + " --label-smoothing 2", r"label.smoothing"),
+    ("zero-epochs", TRAIN + " --epochs 0", r"--epochs and --batch-size must be positive"),
+    ("zero-samples", ANALYZE + " crate_nano --samples 0", r"--samples must be positive"),
+    ("eps-zero", ANALYZE + " crate_nano --eps 0", r"eps must be a finite positive number"),
+    ("mcr2-eps-zero", TRAIN + " --loss mcr2 --eps 0", r"eps must be a finite positive number"),
+    ("zero-layers", REDUNET + " --layers 0", r"--layers, --eta, .* must be positive"),
+    # output folders that cannot be written (as root too: a path below a regular file)
+    ("out-below-a-file", TRAIN + " --out {file}/run", r"cannot write to output directory .*file/run"),
+    ("out-is-a-file", TRAIN + " --out {file}", r"cannot write to output directory"),
+    ("redunet-out-below-a-file", REDUNET + " --out {file}/r", r"cannot write to output directory"),
+    ("analyze-out-below-a-file", ANALYZE + " {model_ok} --out {file}/a", r"cannot write to output directory"),
+]
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    return make_files(tmp_path_factory.mktemp("bad"))
+
+
+def argv_of(template: str, files: dict, out: Path) -> list[str]:
+    """The command line, with ``{name}`` replaced by the broken file's path and ``{out}`` by a fresh folder."""
+    return shlex.split(template.format(out=out, **{k: str(v) for k, v in files.items()}))
+
+
+def run_cli(argv: list[str], capsys) -> tuple[int, str]:
+    try:
+        code = main(argv)
+    except SystemExit as exc:  # argparse errors (unknown command, flag or choice)
+        code = exc.code
+    return code, capsys.readouterr().err
+
+
+def assert_one_line(err: str, pattern: str) -> None:
+    lines = err.strip().splitlines()
+    assert "Traceback" not in err and len(lines) == 1, f"not one line:\n{err}"
+    assert lines[0].startswith("srr"), lines[0]
+    assert re.search(pattern, lines[0]), f"{lines[0]!r} does not match {pattern!r}"
+
+
+@pytest.mark.usefixtures("one_thread")
+@pytest.mark.parametrize("template,pattern", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_cli_refuses_with_one_line_and_exit_2(template, pattern, files, capsys, tmp_path):
+    if "--device cuda" in template and torch.cuda.is_available():
+        pytest.skip("CUDA is available here")
+    code, err = run_cli(argv_of(template, files, tmp_path / "out"), capsys)
+    tried("bad_input_cases")
+    assert code == 2
+    assert_one_line(err, pattern)
+    out = tmp_path / "out"
+    assert not out.exists() or not any(out.iterdir())  # refused before any file was written
+
+
+@pytest.mark.parametrize("case", ["unknown-model", "idx-gz-truncated", "checkpoint-mismatched-shapes",
+                                  "out-below-a-file"])
+def test_real_process_refuses_with_one_line_and_exit_2(case, files):
+    template, pattern = next(c[1:] for c in CASES if c[0] == case)
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"), OMP_NUM_THREADS="1")
+    proc = subprocess.run([sys.executable, "-m", "srr", *argv_of(template, files, files["root"] / case)], env=env, capture_output=True,
+                          text=True, timeout=300)
+    tried("bad_input_subprocess_cases")
+    assert proc.returncode == 2
+    assert_one_line(proc.stderr, pattern)
+
+
+def test_read_only_folder_is_refused_for_a_regular_user(files, capsys):
+    if os.geteuid() == 0:
+        pytest.skip("running as root: permissions do not block writes (the cases below a regular file cover it)")
+    locked = files["root"] / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    try:
+        code, err = run_cli(argv_of(TRAIN, files, locked / "run"), capsys)
+    finally:
+        locked.chmod(0o700)
+    assert code == 2
+    assert_one_line(err, r"cannot write to output directory .*locked/run: Permission denied")
