@@ -9,5 +9,6 @@ from .tost import ToST
 from .vit import ViT
 from .registry import count_parameters, create_model, get_entry, list_models, register_model
 
-__all__ = ["CRATE", "ViT", "CRATEAlpha", "ToST", "AoT", "create_model", "list_models", "register_model", "get_entry", "count_parameters",
+__all__ = ["CRATE", "ViT", "create_model", "list_models", "register_model", "get_entry", "count_parameters",
            "save_pretrained", "from_pretrained", "read_config"]
+__all__ += ["CRATEAlpha", "ToST", "AoT"]

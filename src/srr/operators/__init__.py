@@ -8,4 +8,5 @@ from .patch_embed import PatchEmbedding, Patchify, check_image_config, pair
 from .prenorm import PreNorm
 from .tssa import TSSA
 
-__all__ = ["MSSA", "ISTA", "ODL", "TSSA", "MultiHeadSelfAttention", "MLP", "PreNorm", "PatchEmbedding", "Patchify", "check_image_config", "pair"]
+__all__ = ["MSSA", "ISTA", "MultiHeadSelfAttention", "MLP", "PreNorm", "PatchEmbedding", "Patchify", "check_image_config", "pair"]
+__all__ += ["ODL", "TSSA"]

@@ -49,7 +49,8 @@ class MSSA(nn.Module):
         if output not in OUTPUTS:
             raise ConfigError(f"MSSA output must be one of {', '.join(OUTPUTS)}; got {output!r}")
         if output == "transpose" and heads * dim_head != dim:
-            raise ConfigError(f"output='transpose' (CRATE-T) needs heads*dim_head == dim; got {heads}*{dim_head} != {dim}")
+            raise ConfigError(
+                f"output='transpose' (CRATE-T) needs heads*dim_head == dim; got {heads}*{dim_head} != {dim}")
         self.heads, self.dim_head, self.causal = heads, dim_head, causal
         self.output, self.step = output, float(step)
         self.scale = dim_head**-0.5
