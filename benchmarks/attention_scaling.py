@@ -182,14 +182,14 @@ def plot(report: dict, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 4.2))
-    for k, style in (("mssa", "o-"), ("tssa", "s-"), ("mssa_explicit", "^--")):
+    for k, style, color in (("mssa", "o-", "C0"), ("tssa", "s-", "C1"), ("mssa_explicit", "^--", "C2")):
         pts = [(r["tokens"], r[k]) for r in report["rows"] if k in r]
         ns = [p[0] for p in pts]
-        a1.plot(ns, [p[1]["forward_s"] for p in pts], style, label=f"{k} forward")
-        a1.plot(ns, [p[1]["train_s"] for p in pts], style, alpha=0.5, label=f"{k} forward+backward")
+        a1.plot(ns, [p[1]["forward_s"] for p in pts], style, color=color, label=f"{k} forward")
+        a1.plot(ns, [p[1]["train_s"] for p in pts], style, color=color, alpha=0.4, label=f"{k} forward+backward")
         mem = [(n, p["train_bytes"]) for n, p in zip(ns, (q[1] for q in pts)) if p.get("train_bytes")]
         if mem:
-            a2.plot([m[0] for m in mem], [m[1] / 2**20 for m in mem], style, label=f"{k} (forward+backward)")
+            a2.plot([m[0] for m in mem], [m[1] / 2**20 for m in mem], style, color=color, label=f"{k} (forward+backward)")
     for ax, label in ((a1, "seconds"), (a2, "peak RSS growth (MiB)")):
         ax.set_xscale("log", base=2)
         ax.set_yscale("log")
