@@ -8,7 +8,9 @@ Each block, pre-norm with residuals and (optional) layer scale γ as the officia
 Differences from the official vision code (``tost_vision/tost.py``, an XCiT derivative), stated: the patch embedding,
 CLS token, learned positional embedding and head are the shared ones of :class:`~srr.models.vision.VisionBackbone`
 (officially: a 4-layer convolutional patch embedding with batch norm, Fourier positional encoding, the CLS token
-appended after the blocks and 2 class-attention blocks before the head); LayerNorm ε = 1e-5 (theirs 1e-6);
+appended after the blocks and 2 class-attention blocks before the head); the read-out is the mean of the tokens
+(``pool="mean"``): TSSA mixes tokens only through global statistics, so a CLS token learns little from the patches
+(the official model reads out through its class-attention blocks); LayerNorm ε = 1e-5 (theirs 1e-6);
 ``qkv`` without bias (theirs with). Parameter counts therefore differ from the published ones (ToST-T 5.8M, ToST-S
 22.6M): the class-attention blocks alone hold ≈ 0.9M (T) / 3.6M (S) parameters; see the README's model table.
 Sizes follow the official registry: tiny 192/12/4, small 384/12/8, medium 512/24/8, large 768/24/16 (the depth-24
@@ -60,10 +62,10 @@ class ToSTBlock(nn.Module):
 
 class ToST(SubspaceMixin, PretrainedMixin, VisionBackbone):
     """ToST for image classification: the arguments of :class:`~srr.models.vit.ViT` plus ``layer_scale`` (initial
-    γ, None for none) and ``qkv_bias``."""
+    γ, None for none) and ``qkv_bias``; ``pool`` defaults to ``"mean"`` (see the module docstring)."""
 
     def __init__(self, image_size=224, patch_size=16, num_classes: int = 1000, dim: int = 192, depth: int = 12,
-                 heads: int = 4, dim_head: int | None = None, channels: int = 3, pool: str = "cls",
+                 heads: int = 4, dim_head: int | None = None, channels: int = 3, pool: str = "mean",
                  dropout: float = 0.0, emb_dropout: float = 0.0, mlp_ratio: float = 4.0,
                  layer_scale: float | None = 1.0, qkv_bias: bool = False):
         super().__init__(image_size, patch_size, num_classes, dim, channels, pool, emb_dropout)
@@ -104,6 +106,6 @@ for _size, (_dim, _depth, _heads, _ls) in _SIZES.items():
     register_model(f"tost_{_size}", ToST, f"ToST-{_size[0].upper()} (official sizes, ImageNet 224/16)", dim=_dim,
                    depth=_depth, heads=_heads, layer_scale=_ls)
 register_model("tost_nano", ToST, "CPU: ToST on 8x8 digits, patch 2 (params ~ crate_nano)", image_size=8,
-               patch_size=2, num_classes=10, channels=1, dim=56, depth=4, heads=4, pool="mean")
+               patch_size=2, num_classes=10, channels=1, dim=56, depth=4, heads=4)
 register_model("tost_micro", ToST, "CPU: ToST on 28x28 (MNIST), patch 4 (params ~ crate_micro)", image_size=28,
                patch_size=4, num_classes=10, channels=1, dim=72, depth=6, heads=4)
