@@ -20,7 +20,7 @@ from ..operators import MSSA, PreNorm
 from .hub import PretrainedMixin
 from .registry import register_model
 from .vision import VisionBackbone
-from .whitebox import AttentionMapMixin, SubspaceMixin
+from .whitebox import AttentionMapMixin, SubspaceMixin, TransformerMixin, crate_widths
 
 __all__ = ["AoT", "AoTTransformer"]
 
@@ -52,7 +52,7 @@ class AoTTransformer(nn.Module):
         return records
 
 
-class AoT(SubspaceMixin, AttentionMapMixin, PretrainedMixin, VisionBackbone):
+class AoT(TransformerMixin, SubspaceMixin, AttentionMapMixin, PretrainedMixin, VisionBackbone):
     """Attention-only transformer for images: CRATE's constructor arguments minus the ISTA ones, plus
     ``attn_output`` (default ``"subspace"``, REFERENCE §5) and ``step`` (η)."""
 
@@ -64,18 +64,10 @@ class AoT(SubspaceMixin, AttentionMapMixin, PretrainedMixin, VisionBackbone):
         self.heads, self.dim_head, self.depth = heads, dim_head, depth
         self.transformer = AoTTransformer(dim, depth, heads, dim_head, dropout, attn_output, step)
 
-    def encode(self, z: Tensor) -> Tensor:
-        return self.transformer(z)
 
-    def trace(self, x: Tensor) -> list[dict[str, Tensor]]:
-        """Per-layer intermediate tokens (see :meth:`AoTTransformer.trace`)."""
-        return self.transformer.trace(self.tokens(x))
-
-
-_SIZES = {"tiny": (384, 12, 6), "small": (576, 12, 12), "base": (768, 12, 12), "large": (1024, 24, 16)}
-for _size, (_dim, _depth, _heads) in _SIZES.items():
+for _size in ("tiny", "small", "base", "large"):
     register_model(f"aot_{_size}", AoT, f"AoT (attention only) at CRATE-{_size[0].upper()}'s width (ImageNet 224/16)",
-                   dim=_dim, depth=_depth, heads=_heads)
+                   **crate_widths(_size))
 register_model("aot_nano", AoT, "CPU: AoT on 8x8 digits, patch 2 (params ~ crate_nano)", image_size=8, patch_size=2,
                num_classes=10, channels=1, dim=160, depth=4, heads=4, pool="mean")
 register_model("aot_micro", AoT, "CPU: AoT on 28x28 (MNIST), patch 4 (params ~ crate_micro)", image_size=28,

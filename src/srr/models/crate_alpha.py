@@ -20,7 +20,7 @@ from ..operators import MSSA, ODL, PreNorm
 from .hub import PretrainedMixin
 from .registry import register_model
 from .vision import VisionBackbone
-from .whitebox import AttentionMapMixin, SubspaceMixin
+from .whitebox import AttentionMapMixin, SubspaceMixin, TransformerMixin, crate_widths
 
 __all__ = ["CRATEAlpha", "CRATEAlphaTransformer"]
 
@@ -59,7 +59,7 @@ class CRATEAlphaTransformer(nn.Module):
         return records
 
 
-class CRATEAlpha(SubspaceMixin, AttentionMapMixin, PretrainedMixin, VisionBackbone):
+class CRATEAlpha(TransformerMixin, SubspaceMixin, AttentionMapMixin, PretrainedMixin, VisionBackbone):
     """CRATE-α for image classification; the arguments of :class:`~srr.models.crate.CRATE` plus the dictionary's
     ``overcomplete_ratio`` (C = 4) and ``decouple`` (D̂ separate from D)."""
 
@@ -73,18 +73,10 @@ class CRATEAlpha(SubspaceMixin, AttentionMapMixin, PretrainedMixin, VisionBackbo
         self.transformer = CRATEAlphaTransformer(dim, depth, heads, dim_head, dropout, overcomplete_ratio, step_size,
                                                  lambd, decouple)
 
-    def encode(self, z: Tensor) -> Tensor:
-        return self.transformer(z)
 
-    def trace(self, x: Tensor) -> list[dict[str, Tensor]]:
-        """Per-layer intermediate tokens (see :meth:`CRATEAlphaTransformer.trace`)."""
-        return self.transformer.trace(self.tokens(x))
-
-
-_SIZES = {"tiny": (384, 12, 6), "small": (576, 12, 12), "base": (768, 12, 12), "large": (1024, 24, 16)}
-for _size, (_dim, _depth, _heads) in _SIZES.items():
+for _size in ("tiny", "small", "base", "large"):
     register_model(f"crate_alpha_{_size}", CRATEAlpha, f"CRATE-α at CRATE-{_size[0].upper()}'s width (ImageNet 224/16)",
-                   dim=_dim, depth=_depth, heads=_heads)
+                   **crate_widths(_size))
 register_model("crate_alpha_nano", CRATEAlpha, "CPU: CRATE-α on 8x8 digits, patch 2 (params ~ crate_nano)",
                image_size=8, patch_size=2, num_classes=10, channels=1, dim=56, depth=4, heads=4, pool="mean")
 register_model("crate_alpha_micro", CRATEAlpha, "CPU: CRATE-α on 28x28 (MNIST), patch 4 (params ~ crate_micro)",

@@ -10,7 +10,26 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-__all__ = ["SubspaceMixin", "AttentionMapMixin"]
+__all__ = ["SubspaceMixin", "AttentionMapMixin", "TransformerMixin", "crate_widths"]
+
+
+def crate_widths(size: str) -> dict:
+    """``dim``, ``depth`` and ``heads`` of the registered ``crate_{size}`` (the family's named sizes reuse them)."""
+    from .registry import get_entry
+
+    defaults = get_entry(f"crate_{size}").defaults
+    return {k: defaults[k] for k in ("dim", "depth", "heads")}
+
+
+class TransformerMixin:
+    """``encode`` and ``trace`` delegated to ``self.transformer`` (which has ``forward`` and ``trace``)."""
+
+    def encode(self, z: Tensor) -> Tensor:
+        return self.transformer(z)
+
+    def trace(self, x: Tensor) -> list[dict[str, Tensor]]:
+        """Per-layer intermediate tokens (see the ``trace`` of the model's transformer)."""
+        return self.transformer.trace(self.tokens(x))
 
 
 class SubspaceMixin:
