@@ -115,8 +115,9 @@ def markdown(report: dict) -> str:
             lines.append(f"| `{r['model']}` | {r['parameters']:,} | {r['train_images_per_s']:.0f} | "
                          f"{100 * r['test_accuracy']:.2f} % |")
         if ds.get("baseline"):
-            lines += ["", f"Best white-box: `{ds['best_white_box']}`, {ds['gap_points']:+.2f} points behind "
-                          f"`{ds['baseline']}` (negative: ahead)."]
+            side = "behind" if ds["gap_points"] > 0 else "ahead of"
+            lines += ["", f"Best white-box: `{ds['best_white_box']}`, {abs(ds['gap_points']):.2f} points {side} "
+                          f"`{ds['baseline']}`."]
         lines.append("")
     return "\n".join(lines)
 

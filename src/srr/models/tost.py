@@ -11,8 +11,10 @@ CLS token, learned positional embedding and head are the shared ones of :class:`
 appended after the blocks and 2 class-attention blocks before the head); the read-out is the mean of the tokens
 (``pool="mean"``): TSSA mixes tokens only through global statistics, so a CLS token learns little from the patches
 (the official model reads out through its class-attention blocks); LayerNorm ε = 1e-5 (theirs 1e-6);
-``qkv`` without bias (theirs with). Parameter counts therefore differ from the published ones (ToST-T 5.8M, ToST-S
-22.6M): the class-attention blocks alone hold ≈ 0.9M (T) / 3.6M (S) parameters; see the README's model table.
+``qkv`` without bias (theirs with). Parameter counts therefore differ from the published ones: ``tost_tiny`` has
+4,832,344 and ``tost_small`` 18,509,512 against 5.8M and 22.6M. Counting the official architecture the same way gives
+5,769,328 and 22,589,944 (the published figures): its two class-attention blocks hold 890,496 / 3,550,464 parameters
+and its convolutional stem 219,096 / 873,648 (against 149,568 / 297,600 here for LN, Linear, LN).
 Sizes follow the official registry: tiny 192/12/4, small 384/12/8, medium 512/24/8, large 768/24/16 (the depth-24
 models use layer scale 1e-5, the depth-12 ones 1.0), plus the CPU sizes ``tost_nano`` and ``tost_micro``.
 """
