@@ -64,4 +64,4 @@ def test_peak_rss_growth_sees_a_freed_64_mib_tensor():
         return float(t[-1])
 
     growth, value = peak_rss_growth(make_and_drop)
-    assert value == 1.0 and 64 * 2**20 <= growth < 160 * 2**20
+    assert value == 1.0 and 62 * 2**20 <= growth < 160 * 2**20  # the kernel's counters lag by up to ~1 MiB

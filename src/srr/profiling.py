@@ -4,7 +4,8 @@
 Linux ≥ 4.0), runs the call, and returns ``VmHWM − VmRSS before``: the largest amount of memory the call held
 resident at any moment, whatever allocator served it. Freed memory only leaves the resident set when the allocator
 returns it: run the measurement in a process started with :data:`MMAP_ENV` (glibc then maps every block of 64 KiB
-or more on its own and unmaps it on free), otherwise pages reused from earlier frees are not counted.
+or more on its own and unmaps it on free), otherwise pages reused from earlier frees are not counted. The kernel updates its resident-set counters in
+batches per thread, so figures are exact to within about a MiB (measured: 63.7 MiB for a 64 MiB tensor).
 """
 from __future__ import annotations
 
