@@ -2,7 +2,8 @@
 from . import digits, idx, synthetic  # noqa: F401  (register the sources)
 from .dataset import LabelledData, list_sources, load_data, register_source, seeded_split
 from .idx import read_idx
+from .noise import corrupt_labels
 from .synthetic import mixture_of_subspaces, token_sets
 
 __all__ = ["LabelledData", "load_data", "list_sources", "register_source", "seeded_split", "read_idx",
-           "mixture_of_subspaces", "token_sets"]
+           "mixture_of_subspaces", "token_sets", "corrupt_labels"]
