@@ -12,15 +12,7 @@ from srr.errors import ConfigError
 FAMILIES = ["crate_alpha", "crate_c", "crate_n", "crate_t", "tost", "aot"]
 CPU_MODELS = [f"{f}_{s}" for f in FAMILIES for s in ("nano", "micro")]
 TOL = dict(atol=1e-5, rtol=1e-5)
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Small models on a shared 2-core machine: one intra-op thread is several times faster than two."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # small models on a shared 2-core CPU (tests/conftest.py)
 
 
 def test_every_family_member_is_registered_with_named_and_cpu_sizes(capsys):
