@@ -3,7 +3,10 @@ from .attention import MultiHeadSelfAttention
 from .ista import ISTA
 from .mlp import MLP
 from .mssa import MSSA
+from .odl import ODL
 from .patch_embed import PatchEmbedding, Patchify, check_image_config, pair
 from .prenorm import PreNorm
+from .tssa import TSSA
 
 __all__ = ["MSSA", "ISTA", "MultiHeadSelfAttention", "MLP", "PreNorm", "PatchEmbedding", "Patchify", "check_image_config", "pair"]
+__all__ += ["ODL", "TSSA"]
