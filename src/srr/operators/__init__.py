@@ -1,9 +1,10 @@
 """Operators: the blocks white-box networks are assembled from, each the step of an objective it names."""
 from .attention import MultiHeadSelfAttention
+from .causal_tssa import CausalTSSA
 from .ista import ISTA
 from .mlp import MLP
 from .mssa import MSSA
 from .patch_embed import PatchEmbedding, Patchify, check_image_config, pair
 from .prenorm import PreNorm
 
-__all__ = ["MSSA", "ISTA", "MultiHeadSelfAttention", "MLP", "PreNorm", "PatchEmbedding", "Patchify", "check_image_config", "pair"]
+__all__ = ["CausalTSSA", "MSSA", "ISTA", "MultiHeadSelfAttention", "MLP", "PreNorm", "PatchEmbedding", "Patchify", "check_image_config", "pair"]
