@@ -60,12 +60,12 @@ def run_lm(args) -> int:
     model_name = args.model or DEMO_LM_MODEL
     if not args.data:
         raise ConfigError("--task lm needs --data text:PATH (a plain text file)")
-    data = load_text(args.data)
     given = {"steps": args.steps, "batch_size": args.batch_size, "context": args.context, "lr": args.lr,
              "weight_decay": args.weight_decay, "warmup_steps": args.warmup_steps, "eval_every": args.eval_every,
              "eval_tokens": args.eval_tokens}
     config = LMConfig(seed=args.seed, device=args.device, **{k: v for k, v in given.items() if v is not None})
     config.check()
+    data = load_text(args.data)
     torch.manual_seed(args.seed)
     model = create_model(model_name, **{**data.model_overrides(), **parse_overrides(args.set)})
     out = args.out or f"runs/{model_name}-{re.sub(r'[^A-Za-z0-9_.-]+', '_', args.data)}"
