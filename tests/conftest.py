@@ -18,3 +18,13 @@ def mnist_dir():
     if not (d / "t10k-images-idx3-ubyte.gz").is_file():
         pytest.skip(f"the shared MNIST test set is not at {d}")
     return d
+
+
+@pytest.fixture
+def one_thread():
+    """Run a test on one torch thread: tiny models gain nothing from threads, and on a shared, busy CPU spinning
+    threads slow them 10-40 fold."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

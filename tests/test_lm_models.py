@@ -18,13 +18,7 @@ FAMILIES = ["gpt", "crate_gpt", "aot_gpt", "tost_gpt"]
 TINY = {"dim": 16, "depth": 2, "heads": 2, "context": 16}
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models gain nothing from threads, and on a shared, busy CPU spinning threads slow them 10-40 fold."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")  # see tests/conftest.py
 
 
 def tiny(family: str) -> CausalLM:
@@ -171,3 +165,13 @@ def test_generate_keeps_the_context_window():
     assert out.shape == (1, 30)  # longer than the context of 16: the model saw the last 16 tokens each step
     with torch.no_grad():
         assert out[0, -1].item() == model(out[:, -17:-1])[0, -1].argmax().item()
+
+
+def test_initialisation_follows_each_family():
+    gpt, crate = srr.create_model("gpt_nano"), srr.create_model("crate_gpt_nano")
+    assert gpt.blocks[0].attn.qkv.weight.std().item() == pytest.approx(0.02, rel=0.05)
+    assert gpt.blocks[0].mlp.fc2.weight.std().item() == pytest.approx(0.02 / math.sqrt(8), rel=0.05)
+    qkv = crate.transformer.layers[0][0].fn.qkv.weight  # PyTorch's default: U(±1/√fan_in), std 1/√(3·256)
+    assert qkv.std().item() == pytest.approx(1 / math.sqrt(3 * 256), rel=0.05)
+    for m in (gpt, crate):
+        assert m.wte.weight.std().item() == pytest.approx(0.02, rel=0.05)

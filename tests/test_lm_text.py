@@ -16,13 +16,7 @@ TINY_LM = ["--model", "crate_gpt_nano", "--set", "dim=32", "--set", "depth=2", "
            "--eval-tokens", "2048", "--lr", "3e-3", "--no-progress"]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models gain nothing from threads, and on a shared, busy CPU spinning threads slow them 10-40 fold."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")  # see tests/conftest.py
 
 
 def run(capsys, *argv):

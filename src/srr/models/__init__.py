@@ -11,5 +11,6 @@ from .gpt import GPT
 from .tost_gpt import ToSTGPT
 from .registry import count_parameters, create_model, get_entry, list_models, register_model
 
-__all__ = ["CRATE", "ViT", "CausalLM", "GPT", "CRATEGPT", "AoTGPT", "ToSTGPT", "create_model", "list_models", "register_model", "get_entry", "count_parameters",
+__all__ = ["CRATE", "ViT", "create_model", "list_models", "register_model", "get_entry", "count_parameters",
            "save_pretrained", "from_pretrained", "read_config"]
+__all__ += ["CausalLM", "GPT", "CRATEGPT", "AoTGPT", "ToSTGPT"]

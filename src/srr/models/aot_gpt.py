@@ -20,12 +20,12 @@ __all__ = ["AoTGPT"]
 class AoTGPT(CausalLM):
     """Attention-only causal language model; ``blocks[i]`` is ``PreNorm(MSSA(causal=True))`` with a residual."""
 
+    GPT2_INIT = False  # the CRATE code keeps the operators' own initialisation
+
     def __init__(self, vocab_size: int = 256, context: int = 128, dim: int = 256, depth: int = 6, heads: int = 8,
                  dim_head: int | None = None, dropout: float = 0.0, emb_dropout: float = 0.0):
-        super().__init__(vocab_size, context, dim, depth, heads, emb_dropout)
-        dim_head = dim // heads if dim_head is None else dim_head
-        self.dim_head = dim_head
-        self.blocks = nn.ModuleList(PreNorm(dim, MSSA(dim, heads, dim_head, dropout, causal=True))
+        super().__init__(vocab_size, context, dim, depth, heads, dim_head, emb_dropout)
+        self.blocks = nn.ModuleList(PreNorm(dim, MSSA(dim, heads, self.dim_head, dropout, causal=True))
                                     for _ in range(depth))
         self.init_weights()
 

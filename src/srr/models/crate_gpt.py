@@ -22,20 +22,20 @@ __all__ = ["CRATEGPT"]
 class CRATEGPT(CausalLM):
     """Causal CRATE language model; ``step_size`` (η) and ``lambd`` (λ) are the ISTA step and threshold."""
 
+    GPT2_INIT = False  # the CRATE code keeps the operators' own initialisation
+
     def __init__(self, vocab_size: int = 256, context: int = 128, dim: int = 256, depth: int = 4, heads: int = 8,
                  dim_head: int | None = None, dropout: float = 0.0, emb_dropout: float = 0.0,
                  step_size: float = 0.1, lambd: float = 0.1):
-        super().__init__(vocab_size, context, dim, depth, heads, emb_dropout)
-        dim_head = dim // heads if dim_head is None else dim_head
-        self.dim_head = dim_head
-        self.transformer = CRATETransformer(dim, depth, heads, dim_head, dropout, step_size, lambd, causal=True)
+        super().__init__(vocab_size, context, dim, depth, heads, dim_head, emb_dropout)
+        self.transformer = CRATETransformer(dim, depth, heads, self.dim_head, dropout, step_size, lambd, causal=True)
         self.init_weights()
 
     def encode(self, x: Tensor) -> Tensor:
         return self.transformer(x)
 
     def trace(self, ids) -> list[dict]:
-        """Per layer: ``input``, ``mssa_input``, ``compressed`` and ``output`` tokens (see :class:`CRATETransformer`)."""
+        """Per layer: ``input``, ``mssa_input``, ``compressed`` and ``output`` (see :class:`CRATETransformer`)."""
         return self.transformer.trace(self.embed(ids))
 
     def subspaces(self) -> list:

@@ -9,7 +9,7 @@ initialisation are those of every srr language model (:class:`~srr.models.causal
 """
 from __future__ import annotations
 
-from torch import Tensor, nn
+from torch import nn
 
 from .causal_lm import CausalLM
 from .lm_sizes import register_lm_sizes
@@ -24,17 +24,10 @@ class GPT(CausalLM):
     def __init__(self, vocab_size: int = 256, context: int = 128, dim: int = 128, depth: int = 4, heads: int = 4,
                  dim_head: int | None = None, mlp_ratio: float = 4.0, dropout: float = 0.0,
                  emb_dropout: float = 0.0):
-        super().__init__(vocab_size, context, dim, depth, heads, emb_dropout)
-        dim_head = dim // heads if dim_head is None else dim_head
-        self.dim_head = dim_head
-        self.blocks = nn.ModuleList(ViTBlock(dim, heads, dim_head, mlp_ratio, dropout, causal=True)
+        super().__init__(vocab_size, context, dim, depth, heads, dim_head, emb_dropout)
+        self.blocks = nn.ModuleList(ViTBlock(dim, heads, self.dim_head, mlp_ratio, dropout, causal=True)
                                     for _ in range(depth))
         self.init_weights()
-
-    def encode(self, x: Tensor) -> Tensor:
-        for block in self.blocks:
-            x = block(x)
-        return x
 
 
 register_lm_sizes("gpt", GPT, "GPT baseline (causal MHSA + MLP 4x, GELU)")

@@ -6,8 +6,8 @@ as the authors' language-model code (nanoGPT with TSSA in place of MHSA, LayerSc
 time and memory (:class:`~srr.operators.causal_tssa.CausalTSSA`); the MLP is the GPT one. ``layer_scale`` is the
 initial γ; the authors use 1e-5, srr defaults to ``None`` (no γ, the GPT block with TSSA swapped in) because at CPU
 budgets γ = 1e-5 keeps the layers near identity for hundreds of steps: on Tiny Shakespeare, ``tost_gpt_nano`` after
-100 steps of batch 16 reached 4.04 bits per byte with γ = 1e-5 and 3.67 without. Per layer 10d² + O(d) parameters (plus heads × context for
-the position bias of the membership), so ``tost_gpt_*`` widens ``gpt_*`` by 9/8.
+100 steps of batch 16 reached 4.04 bits per byte with γ = 1e-5 and 3.67 without. Per layer 10d² + O(d) parameters
+(plus heads × context for the position bias of the membership), so ``tost_gpt_*`` widens ``gpt_*`` by 9/8.
 """
 from __future__ import annotations
 
@@ -51,17 +51,10 @@ class ToSTGPT(CausalLM):
     def __init__(self, vocab_size: int = 256, context: int = 128, dim: int = 144, depth: int = 4, heads: int = 4,
                  dim_head: int | None = None, mlp_ratio: float = 4.0, dropout: float = 0.0,
                  emb_dropout: float = 0.0, layer_scale: float | None = None):
-        super().__init__(vocab_size, context, dim, depth, heads, emb_dropout)
-        dim_head = dim // heads if dim_head is None else dim_head
-        self.dim_head = dim_head
-        self.blocks = nn.ModuleList(ToSTBlock(dim, heads, dim_head, context, mlp_ratio, dropout, layer_scale)
+        super().__init__(vocab_size, context, dim, depth, heads, dim_head, emb_dropout)
+        self.blocks = nn.ModuleList(ToSTBlock(dim, heads, self.dim_head, context, mlp_ratio, dropout, layer_scale)
                                     for _ in range(depth))
         self.init_weights()
-
-    def encode(self, x: Tensor) -> Tensor:
-        for block in self.blocks:
-            x = block(x)
-        return x
 
 
 register_lm_sizes("tost_gpt", ToSTGPT, "causal ToST (TSSA over running prefix statistics + MLP 4x)")

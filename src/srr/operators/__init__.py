@@ -7,4 +7,5 @@ from .mssa import MSSA
 from .patch_embed import PatchEmbedding, Patchify, check_image_config, pair
 from .prenorm import PreNorm
 
-__all__ = ["CausalTSSA", "MSSA", "ISTA", "MultiHeadSelfAttention", "MLP", "PreNorm", "PatchEmbedding", "Patchify", "check_image_config", "pair"]
+__all__ = ["MSSA", "ISTA", "MultiHeadSelfAttention", "MLP", "PreNorm", "PatchEmbedding", "Patchify", "check_image_config", "pair"]
+__all__ += ["CausalTSSA"]
