@@ -22,8 +22,7 @@ def mnist_dir():
 
 @pytest.fixture
 def one_thread():
-    """Run a test on one torch thread: tiny models gain nothing from threads, and on a shared, busy CPU spinning
-    threads slow them 10-40 fold."""
+    """One torch thread for the test: small matrices run faster, and OpenMP cannot spin when the cores are shared."""
     n = torch.get_num_threads()
     torch.set_num_threads(1)
     yield

@@ -12,7 +12,7 @@ from srr.errors import DataError, DataFileNotFoundError
 from srr.training.lm import evaluate_lm, lm_parameter_groups
 
 TINY_LM = ["--model", "crate_gpt_nano", "--set", "dim=32", "--set", "depth=2", "--set", "heads=2", "--set",
-           "context=32", "--context", "32", "--batch-size", "8", "--steps", "40", "--eval-every", "20",
+           "context=32", "--context", "32", "--batch-size", "8", "--steps", "40", "--eval-interval", "20",
            "--eval-tokens", "2048", "--lr", "3e-3", "--no-progress"]
 
 
@@ -132,6 +132,7 @@ def test_parameter_groups_do_not_decay_tost_statistics():
     (["train", "--model", "gpt_nano", "--data", "text:/no/such.txt"], "text file not found: /no/such.txt"),
     (["train", "--model", "gpt_nano", "--data", "text:x", "--steps", "0"], "must be positive"),
     (["train", "--steps", "5"], "--steps do(es) not apply to --task image"),
+    (["train", "--model", "gpt_nano", "--data", "text:x", "--loss", "mcr2"], "--loss mcr2 do(es) not apply"),
     (["generate", "/no/such/dir"], "holds no config.json"),
 ])
 def test_lm_cli_errors_are_one_line(capsys, argv, message):

@@ -11,7 +11,7 @@ DEMO_LM_MODEL = "crate_gpt_nano"
 _IMAGE_ONLY = {"epochs": "--epochs", "warmup_epochs": "--warmup-epochs", "label_smoothing": "--label-smoothing",
                "shift": "--shift"}
 _LM_ONLY = {"task": "--task", "steps": "--steps", "context": "--context", "warmup_steps": "--warmup-steps",
-            "eval_every": "--eval-every", "eval_tokens": "--eval-tokens"}
+            "eval_interval": "--eval-interval", "eval_tokens": "--eval-tokens"}
 
 
 def add_lm_arguments(p) -> None:
@@ -21,7 +21,7 @@ def add_lm_arguments(p) -> None:
     g.add_argument("--steps", type=int, help="optimiser steps (default 1000)")
     g.add_argument("--context", type=int, help="window length in tokens (default: the model's context)")
     g.add_argument("--warmup-steps", type=int, help="linear warm-up steps (default 5 %% of --steps)")
-    g.add_argument("--eval-every", type=int, help="steps between validations (default 100)")
+    g.add_argument("--eval-interval", type=int, help="steps between validations (default 100)")
     g.add_argument("--eval-tokens", type=int, help="validation tokens per evaluation (default 32768; 0: all)")
 
 
@@ -42,6 +42,8 @@ def wants_lm(args) -> bool:
         raise ConfigError(f"{args.model} is {kind}, not one for --task {task}; `srr models` lists them")
     wrong = _IMAGE_ONLY if task == "lm" else {k: v for k, v in _LM_ONLY.items() if k != "task"}
     given = [flag for key, flag in wrong.items() if getattr(args, key, None) is not None]
+    if task == "lm" and getattr(args, "loss", "ce") != "ce":
+        given.append(f"--loss {args.loss}")
     if given:
         raise ConfigError(f"{', '.join(given)} do(es) not apply to --task {task}"
                           + ("; language models train for --steps" if task == "lm" else ""))
@@ -61,8 +63,8 @@ def run_lm(args) -> int:
     if not args.data:
         raise ConfigError("--task lm needs --data text:PATH (a plain text file)")
     given = {"steps": args.steps, "batch_size": args.batch_size, "context": args.context, "lr": args.lr,
-             "weight_decay": args.weight_decay, "warmup_steps": args.warmup_steps, "eval_every": args.eval_every,
-             "eval_tokens": args.eval_tokens}
+             "weight_decay": args.weight_decay, "warmup_steps": args.warmup_steps,
+             "eval_every": args.eval_interval, "eval_tokens": args.eval_tokens}
     config = LMConfig(seed=args.seed, device=args.device, **{k: v for k, v in given.items() if v is not None})
     config.check()
     data = load_text(args.data)

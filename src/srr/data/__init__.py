@@ -2,9 +2,10 @@
 from . import digits, idx, synthetic, text  # noqa: F401  (register the sources)
 from .dataset import LabelledData, list_sources, load_data, register_source, seeded_split
 from .idx import read_idx
+from .noise import corrupt_labels
 from .synthetic import mixture_of_subspaces, token_sets
 from .text import ByteTokenizer, TextData, load_text
 
 __all__ = ["LabelledData", "load_data", "list_sources", "register_source", "seeded_split", "read_idx",
-           "mixture_of_subspaces", "token_sets",
+           "mixture_of_subspaces", "token_sets", "corrupt_labels",
            "ByteTokenizer", "TextData", "load_text"]
