@@ -16,9 +16,9 @@ TSSA is one gradient step on a variational upper bound of the compression term R
 log-determinant is replaced by the per-coordinate second moments of its projected tokens, so the cost is linear in N:
 every quantity above is a cumulative sum over tokens, O(N·d) time and memory, and no N × N tensor is formed.
 
-The per-head pieces (:func:`head_membership`, :func:`second_moment_response`) are written so that the non-causal
-operator can share them. Numerical guards: squared norms are clamped at ``1e-12`` and Σ Π at ``+1e-8`` (as the
-authors' code), so a prefix of zero vectors gives zeros, never NaN.
+It shares the non-causal operator's parameters (:class:`~srr.operators.tssa.TSSA`) and its update step.
+Numerical guards: squared norms are clamped at ``1e-12`` and Σ Π gets ``+1e-8`` (as the authors' code), so a prefix of
+zero vectors gives zeros, never NaN.
 """
 from __future__ import annotations
 
@@ -26,47 +26,23 @@ import torch
 from torch import Tensor, nn
 
 from ..errors import ConfigError, DataError
+from .tssa import MOMENT_EPS, TSSA, statistics_step
 
-__all__ = ["CausalTSSA", "head_membership", "second_moment_response", "SQNORM_FLOOR", "PI_FLOOR"]
+__all__ = ["CausalTSSA"]
 
 SQNORM_FLOOR = 1e-12
-PI_FLOOR = 1e-8
 
 
-def head_membership(normed_sq_sum: Tensor, temperature: Tensor) -> Tensor:
-    """``Π = softmax over heads of (τ_k · Σ_coords ŵ²)``.
-
-    ``normed_sq_sum`` is (B, K, N) (already summed over the p coordinates, plus any bias), ``temperature`` (K, 1).
-    Returns Π of shape (B, K, N); every token's memberships sum to 1 over the K heads.
-    """
-    return torch.softmax(normed_sq_sum * temperature, dim=1)
-
-
-def second_moment_response(w: Tensor, pi: Tensor, second_moment: Tensor) -> Tensor:
-    """``−(Π · w) / (1 + s)``: the TSSA output of every head, (B, K, N, p), from w (B, K, N, p), Π (B, K, N) and the
-    per-coordinate second moment s (B, K, N, p) or (B, K, 1, p)."""
-    return -(w * pi.unsqueeze(-1)) / (1.0 + second_moment)
-
-
-class CausalTSSA(nn.Module):
-    """Causal TSSA: ``qkv`` (K·p × d, no bias) = U_[K], ``temp`` τ (K × 1), ``denom_bias`` b (K × context × 1) and
-    ``to_out.0`` (d × K·p, with bias). Input (B, N, d) with N ≤ ``context``."""
+class CausalTSSA(TSSA):
+    """Causal TSSA: the parameters of :class:`TSSA` (``qkv`` = U_[K] without bias, ``temp`` τ, ``to_out.0``) plus the
+    position bias ``denom_bias`` b (K × context × 1). Input (B, N, d) with N ≤ ``context``."""
 
     def __init__(self, dim: int, heads: int = 8, dim_head: int = 64, context: int = 1024, dropout: float = 0.0):
-        super().__init__()
-        if min(dim, heads, dim_head, context) < 1:
-            raise ConfigError(f"CausalTSSA sizes must be positive: dim {dim}, heads {heads}, dim_head {dim_head}, "
-                              f"context {context}")
-        self.heads, self.dim_head, self.context = heads, dim_head, context
-        self.qkv = nn.Linear(dim, heads * dim_head, bias=False)
-        self.temp = nn.Parameter(torch.ones(heads, 1))
+        if context < 1:
+            raise ConfigError(f"CausalTSSA needs a positive context, got {context}")
+        super().__init__(dim, heads, dim_head, dropout)
+        self.context = context
         self.denom_bias = nn.Parameter(torch.zeros(heads, context, 1))
-        self.to_out = nn.Sequential(nn.Linear(heads * dim_head, dim), nn.Dropout(dropout))
-
-    def project(self, x: Tensor) -> Tensor:
-        """Per-head coordinates ``w_k = x U_k``, shape (B, K, N, p)."""
-        b, n, _ = x.shape
-        return self.qkv(x).view(b, n, self.heads, self.dim_head).transpose(1, 2)
 
     def statistics(self, w: Tensor) -> tuple[Tensor, Tensor]:
         """Membership Π (B, K, N) and running second moment s (B, K, N, p) of the projected tokens w."""
@@ -75,17 +51,18 @@ class CausalTSSA(nn.Module):
             raise DataError(f"CausalTSSA was built for at most {self.context} tokens, got {n}")
         w_sq = w * w
         normed_sq = w_sq / w_sq.cumsum(dim=-2).clamp_min(SQNORM_FLOOR)
-        pi = head_membership(normed_sq.sum(dim=-1) + self.denom_bias[:, :n, 0], self.temp)
+        pi = torch.softmax((normed_sq.sum(dim=-1) + self.denom_bias[:, :n, 0]) * self.temp, dim=1)  # over heads
         weighted = (w_sq * pi.unsqueeze(-1)).cumsum(dim=-2)
-        s = weighted / (pi.cumsum(dim=-1) + PI_FLOOR).unsqueeze(-1)
+        s = weighted / (pi.cumsum(dim=-1) + MOMENT_EPS).unsqueeze(-1)
         return pi, s
 
     def mix(self, x: Tensor) -> Tensor:
         """Outputs of all heads concatenated, before ``to_out``: (B, N, K·p)."""
         w = self.project(x)
         pi, s = self.statistics(w)
-        out = second_moment_response(w, pi, s)
+        out = statistics_step(w, pi, s)
         return out.transpose(1, 2).reshape(x.shape[0], x.shape[1], self.heads * self.dim_head)
 
-    def forward(self, x: Tensor) -> Tensor:
-        return self.to_out(self.mix(x))
+    def memberships(self, x: Tensor) -> Tensor:
+        """Π (B, K, N) from the prefix statistics of every token."""
+        return self.statistics(self.project(x))[0]
