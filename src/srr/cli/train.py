@@ -15,9 +15,10 @@ DEMO_SETTINGS = {"epochs": 80, "batch_size": 128, "lr": 2e-3, "weight_decay": 0.
 
 def add_arguments(p) -> None:
     from .options import add_set_argument
+    from .train_lm import add_lm_arguments
 
     p.add_argument("--model", help="registered model name (see `srr models`); default crate_nano")
-    p.add_argument("--data", help="data spec: digits, idx:DIR, synthetic[:k=4,...]; default digits")
+    p.add_argument("--data", help="data spec: digits, idx:DIR, synthetic[:k=4,...], text:FILE; default digits")
     p.add_argument("--out", help="output folder (default runs/MODEL-DATA)")
     p.add_argument("--epochs", type=int)
     p.add_argument("--batch-size", type=int)
@@ -33,6 +34,7 @@ def add_arguments(p) -> None:
     from .mcr2_options import add_mcr2_arguments
 
     add_mcr2_arguments(p)
+    add_lm_arguments(p)
 
 
 def run(args) -> int:
@@ -44,7 +46,10 @@ def run(args) -> int:
     from ..training import TrainConfig, train
     from .mcr2_options import check_mcr2_flags
     from .options import parse_overrides
+    from .train_lm import run_lm, wants_lm
 
+    if wants_lm(args):
+        return run_lm(args)
     model_name, spec = args.model or DEMO_MODEL, args.data or DEMO_DATA
     settings = dict(DEMO_SETTINGS)
     given = {"epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr, "weight_decay": args.weight_decay,
