@@ -120,8 +120,23 @@ def _model_cases(root: Path) -> dict[str, Path]:
     return out
 
 
+def _text_cases(root: Path) -> dict[str, Path]:
+    """Text: every byte sequence is valid input (read as bytes), so only empty, too short or not-a-file fail."""
+    import srr
+
+    root.mkdir(parents=True, exist_ok=True)
+    out = {"text_ok": root / "ok.txt", "text_empty": root / "empty.txt", "text_short": root / "short.txt",
+           "text_folder": root}
+    out["text_ok"].write_text("to be, or not to be\n" * 40)
+    out["text_empty"].write_bytes(b"")
+    out["text_short"].write_bytes(b"abc")
+    out["lm_ok"] = srr.create_model("crate_gpt_nano", dim=32, depth=1, heads=2).save_pretrained(root / "lm")
+    return out
+
+
 def make_files(root: Path) -> dict[str, Path]:
     """Every broken input, by name; also ``file`` (a regular file) and ``root``."""
     root.mkdir(parents=True, exist_ok=True)
     (root / "file").write_text("a regular file, not a folder\n")
-    return {"root": root, "file": root / "file", **_idx_cases(root / "idx"), **_model_cases(root / "models")}
+    return {"root": root, "file": root / "file", **_idx_cases(root / "idx"), **_model_cases(root / "models"),
+            **_text_cases(root / "text")}

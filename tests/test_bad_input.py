@@ -22,6 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 TRAIN = "train --model crate_nano --set dim=16 --set depth=1 --set heads=2 --epochs 1 --no-progress --out {out}"
 REDUNET = "redunet --layers 1 --no-progress --out {out}"
 ANALYZE = "analyze --samples 8 --out {out}"
+LM = "train --model crate_gpt_nano --set dim=32 --set depth=1 --set heads=2 --steps 2 --no-progress --out {out}"
 
 # (id, command line with {file names} from bad_files.make_files, regular expression the one line must match)
 CASES = [
@@ -39,6 +40,7 @@ CASES = [
     ("unknown-device", TRAIN + " --device tpu9", r"unknown device 'tpu9'"),
     ("data-source-needs-path", TRAIN + " --data idx", r"data source 'idx' needs a path"),
     ("data-source-takes-no-argument", TRAIN + " --data digits:big", r"'digits' takes no argument"),
+    ("unknown-device-generate", "generate {lm_ok} --device tpu9", r"unknown device 'tpu9'"),
     # shapes, sizes, channels and types that do not fit the model
     ("image-size-mismatch", TRAIN + " --set image_size=16", r"expects images of shape \(batch, 1, 16, 16\), got"),
     ("channel-mismatch", TRAIN + " --set channels=3", r"expects images of shape \(batch, 3, 8, 8\)"),
@@ -48,6 +50,11 @@ CASES = [
     ("negative-width", TRAIN + " --set dim=-1", r"must be positive"),
     ("saved-model-on-other-data", ANALYZE + " {model_ok} --data synthetic", r"expects images of shape"),
     ("conv-lift-on-vectors", REDUNET + " --arch conv --data synthetic", r"lift kernel 3 exceeds the signal size"),
+    ("text-into-image-model", TRAIN + " --data text:{text_ok}", r"gives text for language models .*not labelled"),
+    ("images-into-language-model", LM + " --data digits", r"gives labelled images, not text"),
+    ("context-beyond-model", LM + " --data text:{text_ok} --context 4096", r"context 4096 exceeds the model's"),
+    ("vocabulary-too-small", LM + " --data text:{text_ok} --set vocab_size=10", r"vocabulary \(10\) is smaller"),
+    ("generate-from-image-model", "generate {model_ok}", r"holds crate_nano, not a language model"),
     # labels out of range
     ("labels-beyond-classifier", TRAIN + " --set num_classes=5", r"labels up to 9 but the model has 5 outputs"),
     ("negative-labels-in-file", TRAIN + " --data idx:{idx_negative_labels}", r"labels outside \[0, 10\)"),
@@ -56,6 +63,10 @@ CASES = [
     ("idx-folder-without-files", TRAIN + " --data idx:{idx_none}", r"holds no train-/t10k-"),
     ("idx-folder-missing", TRAIN + " --data idx:{root}/absent", r"IDX folder not found"),
     ("empty-synthetic", TRAIN + " --data synthetic:n=0", r"invalid mixture"),
+    ("empty-text", LM + " --data text:{text_empty}", r"empty.txt is empty"),
+    ("text-too-short", LM + " --data text:{text_short}", r"holds 3 byte\(s\): too short"),
+    ("text-is-a-folder", LM + " --data text:{text_folder}", r"is a folder; text:PATH needs a plain text file"),
+    ("text-missing", LM + " --data text:{root}/absent.txt", r"text file not found"),
     # truncated or corrupted files
     ("idx-truncated", TRAIN + " --data idx:{idx_truncated}", r"truncated or padded IDX data"),
     ("idx-padded", TRAIN + " --data idx:{idx_padded}", r"truncated or padded IDX data"),
@@ -79,8 +90,12 @@ CASES = [
     ("not-a-saved-model", ANALYZE + " {root}", r"holds no config.json: not a saved srr model"),
     # contradictory or impossible settings
     ("set-on-saved-model", ANALYZE + " {model_ok} --set dim=8", r"--set .* saved model"),
-    ("mcr2-flag-without-mcr2", TRAIN + " --gamma1 2", r"--gamma1 .* --loss mcr2"),
+    ("mcr2-flag-without-mcr2", TRAIN + " --gamma1 2", r"--gamma1: MCR² option\(s\), only for --loss mcr2"),
     ("cuda-without-cuda", TRAIN + " --device cuda", r"CUDA is not available"),
+    ("cuda-without-cuda-generate", "generate {lm_ok} --device cuda", r"CUDA is not available"),
+    ("image-flag-for-language-model", LM + " --data text:{text_ok} --epochs 3", r"--epochs do\(es\) not apply"),
+    ("mcr2-flag-for-language-model", LM + " --data text:{text_ok} --eps 0.5", r"--eps: MCR² option"),
+    ("negative-temperature", "generate {lm_ok} --temperature -1", r"temperature must be a finite number >= 0"),
     ("learning-rate-nan", TRAIN + " --lr nan", r"--lr"),
     ("label-smoothing-above-one", TRAIN + " --label-smoothing 2", r"label.smoothing"),
     ("zero-epochs", TRAIN + " --epochs 0", r"--epochs and --batch-size must be positive"),
@@ -124,7 +139,7 @@ def assert_one_line(err: str, pattern: str) -> None:
 @pytest.mark.usefixtures("one_thread")
 @pytest.mark.parametrize("template,pattern", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
 def test_cli_refuses_with_one_line_and_exit_2(template, pattern, files, capsys, tmp_path):
-    if "--device cuda" in template and torch.cuda.is_available():
+    if "--device cuda" in template and torch.cuda.is_available():  # pragma: no cover
         pytest.skip("CUDA is available here")
     code, err = run_cli(argv_of(template, files, tmp_path / "out"), capsys)
     tried("bad_input_cases")

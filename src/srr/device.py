@@ -19,11 +19,11 @@ def pick_device(name: str | torch.device | None = None) -> torch.device:
         raise ConfigError(f"unknown device {str(name)!r}; use cpu, cuda or cuda:N") from None
     if device.type == "cuda":
         if not torch.cuda.is_available():
-            raise ConfigError(f"--device {name}: CUDA is not available on this machine (use cpu)")
+            raise ConfigError(f"device {str(name)!r}: CUDA is not available on this machine (use cpu)")
         if device.index is not None and device.index >= torch.cuda.device_count():
-            raise ConfigError(f"--device {name}: this machine has {torch.cuda.device_count()} CUDA device(s)")
+            raise ConfigError(f"device {str(name)!r}: this machine has {torch.cuda.device_count()} CUDA device(s)")
     elif device.type == "mps" and not torch.backends.mps.is_available():
-        raise ConfigError(f"--device {name}: MPS is not available on this machine")
+        raise ConfigError(f"device {str(name)!r}: MPS is not available on this machine")
     elif device.type not in ("cpu", "cuda", "mps", "meta"):
-        raise ConfigError(f"--device {name}: srr runs on cpu, cuda or mps")
+        raise ConfigError(f"device {str(name)!r}: srr runs on cpu, cuda or mps")
     return device

@@ -27,7 +27,7 @@ def check_mcr2_flags(args) -> None:
 
     given = [f"--{k.replace('_', '-')}" for k in MCR2_DEFAULTS if getattr(args, k, None) is not None]
     if given and getattr(args, "loss", "ce") != "mcr2":
-        raise ConfigError(f"{', '.join(given)} only apply with --loss mcr2 (the loss is {args.loss})")
+        raise ConfigError(f"{', '.join(given)}: MCR² option(s), only for --loss mcr2 (the loss is {args.loss})")
 
 
 def run_mcr2(args, model, data, settings: dict, out: str) -> dict:

@@ -48,6 +48,7 @@ def run(args) -> int:
     from .options import parse_overrides
     from .train_lm import run_lm, wants_lm
 
+    check_mcr2_flags(args)
     if wants_lm(args):
         return run_lm(args)
     model_name, spec = args.model or DEMO_MODEL, args.data or DEMO_DATA
@@ -59,7 +60,6 @@ def run(args) -> int:
         raise ConfigError("--epochs and --batch-size must be positive and --lr > 0")
     if not 0.0 <= settings["label_smoothing"] <= 1.0:
         raise ConfigError(f"--label-smoothing must lie in [0, 1], got {settings['label_smoothing']}")
-    check_mcr2_flags(args)
     data = load_data(spec)
     torch.manual_seed(args.seed)
     demo = args.model is None and args.data is None

@@ -61,8 +61,11 @@ def from_pretrained(directory: str | os.PathLike, map_location: str | torch.devi
     from safetensors import SafetensorError
     from safetensors.torch import load_model
 
+    from ..device import pick_device
+
     directory = Path(directory)
     config = read_config(directory)
+    map_location = pick_device(map_location)  # a clear error for a device that does not exist here
     model = create_model(config["model"], **config.get("args", {}))
     weights = directory / WEIGHTS_NAME
     if not weights.is_file():
