@@ -5,8 +5,8 @@
 ``b"data"`` (n × 3072 uint8, channel-major rows of 32 × 32) and ``b"labels"`` (CIFAR-10) or ``b"fine_labels"``
 (CIFAR-100; ``cifar100:DIR,coarse`` takes the 20 ``b"coarse_labels"`` instead).
 
-The pickles are read by :class:`SafeUnpickler`, which resolves only the few NumPy globals that rebuild a plain
-array (``_reconstruct``, ``ndarray``, ``dtype``) and refuses every other global, so a crafted file cannot run code;
+The pickles are read by :class:`SafeUnpickler`, which resolves only the few globals that rebuild a plain NumPy
+array (``_reconstruct``, ``ndarray``, ``dtype``, and ``_codecs.encode`` for bytes in protocol 2) and refuses every other global, so a crafted file cannot run code;
 object arrays are refused too. The images stay uint8 in memory and are standardised per batch with the usual
 constants of each data set (:data:`CIFAR10_STATS`, :data:`CIFAR100_STATS`).
 """
@@ -30,6 +30,7 @@ CIFAR100_STATS = ((0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762))
 _ALLOWED = {
     ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
     ("numpy", "ndarray"), ("numpy", "dtype"),
+    ("_codecs", "encode"),  # Python 3 protocol-2 pickles spell bytes as encode(str, "latin1")
 }
 _LAYOUT = {
     "cifar10": (["data_batch_1", "data_batch_2", "data_batch_3", "data_batch_4", "data_batch_5"], ["test_batch"],
@@ -69,7 +70,9 @@ def safe_unpickle(path: str | Path) -> dict:
     try:
         obj = SafeUnpickler(io.BytesIO(raw), encoding="bytes").load()
     except pickle.UnpicklingError as exc:
-        raise DataError(f"{path}: not a CIFAR batch ({exc})") from None
+        if "refusing" in str(exc):
+            raise DataError(f"{path}: not a plain CIFAR batch ({exc})") from None
+        raise DataError(f"{path}: truncated or corrupt pickle ({exc})") from None
     except (EOFError, ValueError, TypeError, IndexError, KeyError, AttributeError, MemoryError) as exc:
         raise DataError(f"{path}: truncated or corrupt pickle ({type(exc).__name__}: {exc})") from None
     if not isinstance(obj, dict):
