@@ -13,7 +13,8 @@ Writing: every file goes into a fresh hidden folder ``checkpoints/.tmp-…``, ea
 one ``rename`` publishes it as ``step-…`` (the commit point); ``latest`` is then replaced atomically (temp file,
 fsync, rename) and older checkpoints beyond ``keep`` are deleted. A SIGKILL before the rename leaves only a hidden
 temp folder (ignored, removed by the next save); after it, the new checkpoint is complete even if ``latest`` still
-names the previous one, which is also still complete. :func:`find_latest` trusts ``latest`` when the folder it
+names the previous one, which is also still complete. A step that already has a complete checkpoint is
+never rewritten (the new copy is dropped), so no instant exists without it. :func:`find_latest` trusts ``latest`` when the folder it
 names checks out, and otherwise takes the newest ``step-*`` folder whose files all check out.
 """
 from __future__ import annotations
@@ -87,9 +88,13 @@ def save_checkpoint(run_dir: str | Path, step: int, model_state: dict, train_sta
         _point(fname)
     _fsync_dir(tmp)
     _point("synced")
-    if final.exists():  # the same step saved again (e.g. the end of a resumed run): replace it
-        shutil.rmtree(final)
-        _point("replaced")
+    if final.exists():
+        if _check(final) is not None:  # the same step again: the complete one stays, never a gap without it
+            shutil.rmtree(tmp, ignore_errors=True)
+            _point("kept")
+            atomic_write_text(root / "latest", final.name + "\n")
+            return final
+        shutil.rmtree(final)  # an incomplete leftover (e.g. an interrupted deletion)
     os.rename(tmp, final)
     _fsync_dir(root)
     _point("renamed")

@@ -191,7 +191,7 @@ class _Run:
         try:
             while pos["epoch"] < c.epochs and pos["step"] < limit:
                 self._begin_epoch()
-                tick = time.perf_counter()
+                self.epoch_tick = tick = time.perf_counter()
                 for xb, yb in self.loader:
                     self._step(xb, yb, bar)
                     if pos["step"] >= limit:
@@ -233,7 +233,7 @@ class _Run:
         xb, yb = xb.to(self.device, non_blocking=True), yb.to(self.device, non_blocking=True)
         chunks = list(zip(torch.tensor_split(xb, c.accumulate), torch.tensor_split(yb, c.accumulate)))
         self.net.train()
-        loss_sum, bad = 0.0, None
+        loss_sum, global_sum, bad = 0.0, 0.0, None
         for i, (xm, ym) in enumerate(chunks):
             last = i == len(chunks) - 1
             sync = contextlib.nullcontext() if last or not info.distributed else self.net.no_sync()
@@ -241,15 +241,16 @@ class _Run:
                 xm, target = self.augment(xm, ym, self.aug_gen)
                 with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None):
                     loss = self._loss(self.net(xm), target)
-                value = float(loss.detach())
-                if info.distributed:  # every rank must agree on a non-finite loss
-                    value = all_reduce_sum([value], info)[0]
+                local = float(loss.detach())
+                # summed over ranks: all agree on a non-finite loss, and the step's global mean is logged
+                value = all_reduce_sum([local * len(ym)], info)[0] if info.distributed else local * len(ym)
                 if not math.isfinite(value):
                     bad = value
                     break
                 share = len(ym) * info.world_size / n_global  # this micro-batch's weight in the global mean, × W
                 self.scaler.scale(loss if share == 1.0 else loss * share).backward()
-                loss_sum += float(loss.detach()) * len(ym)
+                loss_sum += local * len(ym)
+                global_sum += value
         step = pos["step"] + 1
         if bad is not None:
             self.optimizer.zero_grad(set_to_none=True)
@@ -274,9 +275,11 @@ class _Run:
         pos["images"] += n_global
         bar.update(1)
         if info.is_main and step % c.log_every == 0:
-            mean = loss_sum / max(1, len(yb))
+            mean = global_sum / n_global if bad is None else bad
             self.log.step({"step": step, "epoch": pos["epoch"] + 1, "loss": mean,
-                           "lr": self.scheduler.get_last_lr()[0]})
+                           "lr": self.scheduler.get_last_lr()[0],
+                           "images_per_s": pos["images"] / max(1e-9, pos["train_seconds"] + time.perf_counter()
+                                                              - self.epoch_tick)})
             bar.set_postfix(epoch=pos["epoch"] + 1, loss=f"{mean:.3f}")
 
     @torch.no_grad()
