@@ -118,7 +118,12 @@ def run_image(args) -> int:
         model_args = dict(data.model_overrides())
         if settings.get("resize"):
             model_args["image_size"] = settings["resize"]
-        model_args.update({**recipe.model_args, **parse_overrides(args.set)})
+        # [model_args] apply unless --model is given; for the implicit demo recipe also unless --data is given
+        # (they are tuned for the demo's model on the demo's data)
+        if args.model is None and (args.data is None or args.recipe is not None):
+            explicit = args.recipe is not None  # an explicit recipe's arguments win over the data's defaults
+            model_args = {**model_args, **recipe.model_args} if explicit else {**recipe.model_args, **model_args}
+        model_args.update(parse_overrides(args.set))
         out = args.out or f"runs/{model_name}-{re.sub(r'[^A-Za-z0-9_.-]+', '_', spec)}"
     config = config_from(settings, "command line")
     torch.manual_seed(config.seed)
