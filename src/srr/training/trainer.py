@@ -268,6 +268,7 @@ class _Run:
             self.scaler.step(self.optimizer)
             self.scaler.update()
             self.optimizer.zero_grad(set_to_none=True)
+        lr = self.optimizer.param_groups[0]["lr"]  # the rate this step used
         self.scheduler.step()
         pos["step"], pos["batch"] = step, pos["batch"] + 1
         pos["loss_sum"] += loss_sum
@@ -277,7 +278,7 @@ class _Run:
         if info.is_main and step % c.log_every == 0:
             mean = global_sum / n_global if bad is None else bad
             self.log.step({"step": step, "epoch": pos["epoch"] + 1, "loss": mean,
-                           "lr": self.scheduler.get_last_lr()[0],
+                           "lr": lr,
                            "images_per_s": pos["images"] / max(1e-9, pos["train_seconds"] + time.perf_counter()
                                                               - self.epoch_tick)})
             bar.set_postfix(epoch=pos["epoch"] + 1, loss=f"{mean:.3f}")
