@@ -46,6 +46,27 @@ def test_sigkill_at_a_random_step_then_resume_gives_identical_weights(tmp_path, 
 BIG = torch.arange(200_000, dtype=torch.float32)  # made before any fork: a forked child runs no parallel kernel
 
 
+def test_resume_from_every_checkpoint_position_gives_identical_weights(tmp_path, capsys, one_thread):
+    import shutil
+
+    argv = [*TINY, "--epochs", "2", "--batch-size", "32", "--checkpoint-every", "1", "--keep-checkpoints", "100",
+            "--shift", "1", "--mixup", "0.2", "--seed", "4"]  # 4 steps per epoch: mid-epoch and epoch boundaries
+    assert main(["train", *argv, "--out", str(tmp_path / "ref")]) == 0
+    ref = weights(tmp_path / "ref")
+    saved = ckpt.list_checkpoints(tmp_path / "ref")
+    assert [p.name for p in saved] == [f"step-{s:09d}" for s in range(1, 9)]
+    for keep in saved[:-1]:
+        run = tmp_path / keep.name
+        shutil.copytree(tmp_path / "ref", run)
+        for later in ckpt.list_checkpoints(run):
+            if later.name > keep.name:
+                shutil.rmtree(later)
+        (run / "model.safetensors").unlink()
+        assert main(["train", "--resume", str(run), "--no-progress"]) == 0
+        resumed = weights(run)
+        assert all(torch.equal(ref[k], resumed[k]) for k in ref), f"resumed from {keep.name}"
+
+
 def _tensors(step: int) -> dict:
     return {"big": BIG, "step": torch.tensor([float(step)])}
 

@@ -129,7 +129,7 @@ class _Run:
         self.eval_loader = DataLoader(data.test_set, batch_sampler=[shard[i:i + EVAL_BATCH] for i in
                                                                     range(0, len(shard), EVAL_BATCH)], **loader_args)
         self.pos = {"epoch": 0, "batch": 0, "step": 0, "loss_sum": 0.0, "count": 0, "skipped": 0, "seconds": 0.0,
-                    "train_seconds": 0.0, "images": 0, "epoch_state": None}
+                    "train_seconds": 0.0, "images": 0, "epoch_state": None, "in_epoch": False}
         self.history: list[dict] = []
         self.pending_rng, self.resumed_from, self.last_checkpoint = None, None, None
         if resume:
@@ -196,12 +196,14 @@ class _Run:
                     self._step(xb, yb, bar)
                     if pos["step"] >= limit:
                         break
-                    if c.checkpoint_every and pos["step"] % c.checkpoint_every == 0:
+                    if self._due() and pos["batch"] < self.steps_per_epoch:
                         self._save()
                 pos["train_seconds"] += time.perf_counter() - tick
                 if pos["batch"] < self.steps_per_epoch:
                     break  # stopped by max_steps inside the epoch
                 self._end_epoch(start, bar)
+                if self._due() and pos["step"] < limit:  # a checkpoint due at an epoch's last step waits for its
+                    self._save()  # evaluation, so that it holds the epoch's record
             pos["seconds"] = time.perf_counter() - start
             if self.out is not None and (self.last_checkpoint is None or not self.last_checkpoint.name.endswith(
                     f"{pos['step']:09d}")):
@@ -211,15 +213,20 @@ class _Run:
             self.log.close()
         return self._finish(start)
 
+    def _due(self) -> bool:
+        return bool(self.c.checkpoint_every) and self.pos["step"] % self.c.checkpoint_every == 0
+
     def _begin_epoch(self) -> None:
-        pos = self.pos
-        if self.pending_rng is not None:  # resuming: replay this epoch's permutation, then the saved streams
-            self.data_gen.set_state(pos["epoch_state"])
+        pos, pending = self.pos, self.pending_rng
+        self.pending_rng = None
+        if pending is not None and pos["in_epoch"]:  # resuming inside an epoch: replay its permutation, skip the
+            self.data_gen.set_state(pos["epoch_state"])  # batches done, then restore the saved streams
             self.sampler.begin_epoch(pos["batch"])
-            restore_rng(self.pending_rng, self._generators())
-            self.pending_rng = None
+            restore_rng(pending, self._generators())
             return
-        pos.update(batch=0, loss_sum=0.0, count=0, epoch_state=self.data_gen.get_state())
+        if pending is not None:  # resuming between epochs
+            restore_rng(pending, self._generators())
+        pos.update(batch=0, loss_sum=0.0, count=0, epoch_state=self.data_gen.get_state(), in_epoch=True)
         self.sampler.begin_epoch(0)
 
     def _loss(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -307,7 +314,7 @@ class _Run:
         self.history.append(record)
         self.log.epoch(record, pos["step"])
         bar.set_postfix(epoch=pos["epoch"], test_acc=f"{test_acc:.4f}")
-        pos["batch"], pos["loss_sum"], pos["count"] = 0, 0.0, 0
+        pos.update(batch=0, loss_sum=0.0, count=0, in_epoch=False)
 
     def _finish(self, start: float) -> dict:
         pos, model = self.pos, self.model
