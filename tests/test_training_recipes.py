@@ -42,7 +42,8 @@ def test_command_line_overrides_the_recipe(tmp_path, capsys, one_thread):
     recipe.write_text('model = "crate_nano"\n[model_args]\ndim = 12\n[train]\nepochs = 3\nbatch_size = 64\n'
                       'lr = 5e-3\nlog_every = 1\n')
     argv = [a for a in TINY if a not in ("--model", "crate_nano")]
-    assert main(["train", *argv, "--recipe", str(recipe), "--epochs", "1", "--out", str(tmp_path / "o")]) == 0
+    assert main(["train", *argv, "--recipe", str(recipe), "--epochs", "1", "--workers", "1",
+                 "--out", str(tmp_path / "o")]) == 0
     assert len(steps(tmp_path / "o")) == 2  # 128 images / 64, one epoch (the flag beat the recipe's 3)
     assert steps(tmp_path / "o")[0]["lr"] == pytest.approx(5e-3 * 1 / 2)  # warm-up step 1 of 2, recipe lr
     import json
@@ -97,3 +98,19 @@ def test_augmentations():
 def test_resume_needs_a_run_folder(tmp_path, capsys):
     assert main(["train", "--resume", str(tmp_path)]) == 2
     assert "holds no run.json" in capsys.readouterr().err
+
+
+def test_fine_tuning_start_copies_resizes_and_reinitialises(tmp_path):
+    from srr.models import create_model, save_pretrained
+    from srr.training.transfer import load_initial_weights
+
+    torch.manual_seed(0)
+    source = create_model("crate_nano", dim=16, heads=2, depth=2, num_classes=10)  # 8x8 images, 4x4 patch grid
+    save_pretrained(source, tmp_path / "pre")
+    target = create_model("crate_nano", dim=16, heads=2, depth=2, num_classes=3, image_size=16)  # 8x8 grid
+    fresh_head = target.mlp_head[1].weight.clone()
+    report = load_initial_weights(target, tmp_path / "pre")
+    assert report["resized"] == ["pos_embedding"] and set(report["skipped"]) == {"mlp_head.1.weight", "mlp_head.1.bias"}
+    assert torch.equal(target.transformer.layers[1][1].fn.weight, source.transformer.layers[1][1].fn.weight)
+    assert torch.equal(target.mlp_head[1].weight, fresh_head)
+    assert target.pos_embedding.shape == (1, 65, 16) and torch.equal(target.pos_embedding[:, 0], source.pos_embedding[:, 0])

@@ -15,11 +15,9 @@ from typing import Sequence
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset
-
 from ..errors import DataError, DataFileNotFoundError
 from .dataset import register_source, seeded_split
-from .images import StreamedData, channel_stats
+from .images import BatchDataset, StreamedData, channel_stats
 
 __all__ = ["FolderImages", "load_folder", "IMAGE_EXTENSIONS"]
 
@@ -49,7 +47,7 @@ def _decode(path: Path, size: int, mode: str) -> np.ndarray:
     return arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1)
 
 
-class FolderImages(Dataset):
+class FolderImages(BatchDataset):
     """Image files with labels, decoded, resized and standardised per batch."""
 
     def __init__(self, files: Sequence[Path], labels: Sequence[int], size: int, mode: str,
@@ -65,13 +63,6 @@ class FolderImages(Dataset):
 
     def raw(self, indices: Sequence[int]) -> torch.Tensor:
         return torch.from_numpy(np.stack([_decode(self.files[i], self.size, self.mode) for i in indices]))
-
-    def __len__(self) -> int:
-        return len(self.files)
-
-    def __getitem__(self, i: int):
-        x, y = self.__getitems__([i])
-        return x[0], y[0]
 
     def __getitems__(self, indices: Sequence[int]):
         x = self.raw(indices).to(torch.float32) / 255.0

@@ -20,8 +20,9 @@ from torch import Tensor
 from torch.utils.data import Dataset
 
 from ..errors import DataError
+from .dataset import LabelledData
 
-__all__ = ["TensorImages", "ArrayImages", "StreamedData", "as_batch", "channel_stats", "check_labels"]
+__all__ = ["TensorImages", "BatchDataset", "ArrayImages", "StreamedData", "as_batch", "channel_stats", "check_labels"]
 
 
 def as_batch(batch):
@@ -50,7 +51,18 @@ class TensorImages(Dataset):
         return self.x[idx], self.y[idx]
 
 
-class ArrayImages(Dataset):
+class BatchDataset(Dataset):
+    """A dataset of ``self.y`` labels whose ``__getitems__(indices)`` returns a whole batch."""
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    def __getitem__(self, i: int):
+        x, y = self.__getitems__([i])
+        return x[0], y[0]
+
+
+class ArrayImages(BatchDataset):
     """Raw images ``x`` (n, C, H, W) (a NumPy array or tensor, any real dtype) standardised per batch."""
 
     def __init__(self, x, y, mean: Sequence[float], std: Sequence[float], scale: float | None = None):
@@ -60,13 +72,6 @@ class ArrayImages(Dataset):
         c = self.x.shape[1]
         self.mean = torch.tensor(mean, dtype=torch.float32).view(1, c, 1, 1)
         self.std = torch.tensor(std, dtype=torch.float32).view(1, c, 1, 1)
-
-    def __len__(self) -> int:
-        return len(self.y)
-
-    def __getitem__(self, i: int):
-        x, y = self.__getitems__([i])
-        return x[0], y[0]
 
     def __getitems__(self, indices: Sequence[int]):
         idx = _index(indices)
@@ -119,14 +124,8 @@ class StreamedData:
         if len(train_set) == 0 or len(test_set) == 0:
             raise DataError(f"{spec}: the {'train' if len(train_set) == 0 else 'test'} split is empty")
 
-    def model_overrides(self) -> dict:
-        h, w = self.image_size
-        return {"image_size": h if h == w else [h, w], "channels": self.channels, "num_classes": self.num_classes}
-
-    def unnormalize(self, x: Tensor) -> Tensor:
-        mean = torch.tensor(self.mean, dtype=x.dtype).view(1, -1, 1, 1)
-        std = torch.tensor(self.std, dtype=x.dtype).view(1, -1, 1, 1)
-        return x * std + mean
+    model_overrides = LabelledData.model_overrides
+    unnormalize = LabelledData.unnormalize
 
     def _split(self, which: str) -> tuple[Tensor, Tensor]:
         if which not in self._cache:
