@@ -130,6 +130,7 @@ def test_npz_layouts(tmp_path):
     assert len(data.train_set) == 16 and len(data.test_set) == 4
     xs, _ = data.train_set.__getitems__(list(range(16)))
     assert xs.mean(dim=(0, 2, 3)).abs().max() < 1e-5 and (xs.std(dim=(0, 2, 3)) - 1).abs().max() < 1e-3
+    assert data.x_test.shape == (4, 3, 5, 7) and data.y_test.tolist() == data.test_set.y.tolist()  # for `analyze`
     np.savez(tmp_path / "b.npz", x_train=np.ones((6, 3, 4, 4), np.float32), y_train=np.zeros(6, np.int64),
              x_test=np.zeros((3, 3, 4, 4), np.float32), y_test=np.array([0, 1, 2]))
     b = load_data(f"npz:{tmp_path / 'b.npz'}")

@@ -114,3 +114,17 @@ def test_fine_tuning_start_copies_resizes_and_reinitialises(tmp_path):
     assert torch.equal(target.transformer.layers[1][1].fn.weight, source.transformer.layers[1][1].fn.weight)
     assert torch.equal(target.mlp_head[1].weight, fresh_head)
     assert target.pos_embedding.shape == (1, 65, 16) and torch.equal(target.pos_embedding[:, 0], source.pos_embedding[:, 0])
+
+
+def test_tensorboard_events_when_installed(tmp_path, capsys, one_thread):
+    pytest.importorskip("tensorboard", reason="the tensorboard extra is not installed")
+    argv = [a for a in TINY if a != "--no-tensorboard"]
+    assert main(["train", *argv, "--epochs", "1", "--log-every", "1", "--out", str(tmp_path / "tb")]) == 0
+    events = list((tmp_path / "tb" / "tensorboard").glob("events.out.tfevents.*"))
+    assert len(events) == 1 and events[0].stat().st_size > 100
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(str(tmp_path / "tb" / "tensorboard"))
+    acc.Reload()
+    assert {"train/loss", "train/lr", "epoch/test_accuracy"} <= set(acc.Tags()["scalars"])
+    assert len(acc.Scalars("train/loss")) == 1  # 128 training images in one batch of the demo recipe's 128
