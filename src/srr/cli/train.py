@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import fields
+from dataclasses import asdict, fields
 from pathlib import Path
 
 NAME = "train"
@@ -59,6 +59,9 @@ def add_arguments(p) -> None:
             kind = str if f.default is None else type(f.default)
             p.add_argument(flag, type=kind, default=None, help=FLAG_HELP.get(f.name))
     add_set_argument(p)
+    from .mcr2_options import add_mcr2_arguments
+
+    add_mcr2_arguments(p)
 
 
 def given_settings(args) -> dict:
@@ -128,8 +131,14 @@ def run_image(args) -> int:
     config = config_from(settings, "command line")
     torch.manual_seed(config.seed)
     model = create_model(model_name, **model_args)
-    summary = train(model, data, config, out, progress=not args.no_progress, resume=bool(args.resume),
-                    run_info={"recipe": recipe_name})
+    if getattr(args, "loss", "ce") == "mcr2":  # other losses dispatch here, with the resolved settings
+        from .mcr2_options import run_mcr2
+
+        args.seed, args.device = config.seed, config.device
+        summary = run_mcr2(args, model, data, asdict(config), out)
+    else:
+        summary = train(model, data, config, out, progress=not args.no_progress, resume=bool(args.resume),
+                        run_info={"recipe": recipe_name})
     if summary.get("world_size", 1) > 1 and not _is_rank0():
         return 0
     accuracy = summary["test_accuracy"]

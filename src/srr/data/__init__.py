@@ -3,7 +3,8 @@ from . import cifar, digits, folder, idx, npz, synthetic  # noqa: F401  (registe
 from .dataset import LabelledData, list_sources, load_data, register_source, seeded_split
 from .idx import read_idx
 from .images import ArrayImages, StreamedData, TensorImages
+from .noise import corrupt_labels
 from .synthetic import mixture_of_subspaces, token_sets
 
 __all__ = ["LabelledData", "load_data", "list_sources", "register_source", "seeded_split", "read_idx",
-           "mixture_of_subspaces", "token_sets", "StreamedData", "ArrayImages", "TensorImages"]
+           "mixture_of_subspaces", "token_sets", "corrupt_labels", "StreamedData", "ArrayImages", "TensorImages"]

@@ -27,7 +27,7 @@ from ..data.images import as_batch
 from ..errors import CheckpointError, ConfigError, NonFiniteError, SrrError
 from ..io import atomic_write_json, ensure_writable_dir
 from ..models import count_parameters, save_pretrained
-from .augment import Augmenter
+from .augment import Augmenter, shift_augment  # noqa: F401  (srr.training.mcr2 imports shift_augment from here)
 from .checkpoint import find_latest, load_checkpoint, save_checkpoint
 from .config import TrainConfig
 from .distributed import GlobalBatchSampler, all_reduce_sum, cleanup_distributed, gather_objects, setup_distributed
