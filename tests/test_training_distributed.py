@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from srr.cli import main
-from training_helpers import TINY, max_diff, one_thread, srr_process, steps, weights  # noqa: F401
+from training_helpers import TINY, max_diff, srr_process, steps, weights
 
 pytestmark = pytest.mark.skipif(not torch.distributed.is_available(), reason="torch.distributed is unavailable")
 

@@ -7,7 +7,6 @@ from srr.data import LabelledData
 from srr.errors import NonFiniteError
 from srr.models import create_model
 from srr.training import TrainConfig, find_latest, load_checkpoint, train
-from training_helpers import one_thread  # noqa: F401
 
 N, BATCH, POISON, SEED = 48, 8, 17, 3
 

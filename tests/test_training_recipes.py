@@ -9,7 +9,7 @@ from srr.cli import main
 from srr.errors import ConfigError
 from srr.training import Lion, TrainConfig, config_from, list_recipes, load_recipe, parameter_groups, warmup_cosine
 from srr.training.augment import Augmenter, mix_batch, rand_augment, random_flip, random_resized_crop
-from training_helpers import TINY, one_thread, steps  # noqa: F401
+from training_helpers import TINY, steps
 
 
 def test_shipped_recipes_load_and_say_what_they_are():

@@ -11,7 +11,7 @@ import torch
 
 from srr.cli import main
 from srr.training import checkpoint as ckpt
-from training_helpers import TINY, one_thread, srr_process, steps, weights  # noqa: F401
+from training_helpers import TINY, srr_process, steps, weights
 
 RUN = [*TINY, "--epochs", "4", "--batch-size", "16", "--log-every", "1", "--checkpoint-every", "3", "--seed", "2",
        "--shift", "1"]  # 8 steps per epoch; shift augmentation draws from the resumed generator

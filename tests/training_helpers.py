@@ -40,15 +40,3 @@ def max_diff(a: dict, b: dict) -> float:
     assert a.keys() == b.keys()
     return max(float((a[k] - b[k]).abs().max()) for k in a)
 
-
-import pytest  # noqa: E402
-import torch  # noqa: E402
-
-
-@pytest.fixture
-def one_thread():
-    """Tiny models run faster on one thread (and give the same kernels as OMP_NUM_THREADS=1 subprocesses)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
