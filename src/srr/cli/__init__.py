@@ -5,10 +5,10 @@ import argparse
 import sys
 
 from ..errors import SrrError
-from . import analyze, models, redunet, train
+from . import analyze, generate, models, redunet, train
 
 # Each module provides NAME, HELP, add_arguments(parser) and run(args) -> int.
-COMMANDS = [train, analyze, models, redunet]
+COMMANDS = [train, analyze, models, redunet, generate]
 
 
 class Parser(argparse.ArgumentParser):

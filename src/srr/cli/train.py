@@ -40,12 +40,13 @@ def add_arguments(p) -> None:
 
     from ..training import TrainConfig
     from .options import add_set_argument
+    from .train_lm import add_lm_arguments
 
     p.add_argument("--recipe", help=f"recipe name (see --list-recipes) or TOML file; default {DEFAULT_RECIPE}")
     p.add_argument("--list-recipes", action="store_true", help="list the shipped recipes and exit")
     p.add_argument("--model", help="registered model name (see `srr models`); default: the recipe's")
     p.add_argument("--data", help="data spec: digits, idx:DIR, cifar10:DIR, cifar100:DIR, folder:DIR, npz:FILE, "
-                                  "synthetic[:k=4,...]; default: the recipe's")
+                                  "synthetic[:k=4,...], text:FILE (--task lm); default: the recipe's")
     p.add_argument("--out", help="output folder (default runs/MODEL-DATA)")
     p.add_argument("--resume", metavar="DIR", help="continue the run in DIR from its latest checkpoint")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -62,6 +63,7 @@ def add_arguments(p) -> None:
     from .mcr2_options import add_mcr2_arguments
 
     add_mcr2_arguments(p)
+    add_lm_arguments(p)
 
 
 def given_settings(args) -> dict:
@@ -80,6 +82,12 @@ def run(args) -> int:
         for name, description in list_recipes().items():
             print(f"{name:24s} {description}")
         return 0
+    from .train_lm import run_lm, wants_lm
+
+    if not args.resume and wants_lm(args):
+        if args.seed is None:
+            args.seed = 0
+        return run_lm(args)
     return run_image(args)
 
 

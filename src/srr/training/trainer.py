@@ -31,6 +31,7 @@ from .augment import Augmenter, shift_augment  # noqa: F401  (srr.training.mcr2 
 from .checkpoint import find_latest, load_checkpoint, save_checkpoint
 from .config import TrainConfig
 from .distributed import GlobalBatchSampler, all_reduce_sum, cleanup_distributed, gather_objects, setup_distributed
+from .distributed import pick_device  # noqa: F401  (srr.training.lm imports pick_device from here)
 from .logger import RunLogger
 from .optim import build_optimizer
 from .rng import capture_rng, restore_rng
