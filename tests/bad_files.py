@@ -120,6 +120,133 @@ def _model_cases(root: Path) -> dict[str, Path]:
     return out
 
 
+def _write_cifar10(folder: Path, n: int = 6, label_max: int = 10) -> Path:
+    """The python-version layout: five data_batch_i and test_batch, protocol-2 pickles of bytes-keyed dicts."""
+    rng = np.random.default_rng(1)
+    folder.mkdir(parents=True)
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        entry = {b"labels": [int(v) for v in rng.integers(0, label_max, n)],
+                 b"data": rng.integers(0, 256, (n, 3072), dtype=np.uint8)}
+        (folder / name).write_bytes(pickle.dumps(entry, protocol=2))
+    return folder
+
+
+def _cifar_cases(root: Path) -> dict[str, Path]:
+    out = {}
+    trunc = out["cifar_truncated"] = _write_cifar10(root / "truncated")
+    (trunc / "test_batch").write_bytes((trunc / "test_batch").read_bytes()[:500])
+    (_write_cifar10(root / "garbage") / "data_batch_3").write_bytes(b"\0garbage" * 10)
+    (_write_cifar10(root / "list") / "test_batch").write_bytes(pickle.dumps([1, 2, 3], protocol=2))
+    bad_shape = {b"labels": [0, 1], b"data": np.zeros((2, 100), np.uint8)}
+    (_write_cifar10(root / "shape") / "test_batch").write_bytes(pickle.dumps(bad_shape, protocol=2))
+    (_write_cifar10(root / "missing") / "data_batch_4").unlink()
+    _write_cifar10(root / "labels", label_max=12)
+    _write_cifar10(root / "empty", n=0)
+    out.update({f"cifar_{n}": root / n for n in ("garbage", "list", "shape", "missing", "labels", "empty")})
+    return out
+
+
+def _folder_cases(root: Path) -> dict[str, Path]:
+    from PIL import Image
+
+    rng = np.random.default_rng(2)
+
+    def tree(folder, classes=("a", "b"), n=5):
+        for c in classes:
+            (folder / c).mkdir(parents=True)
+            for i in range(n):
+                Image.fromarray(rng.integers(0, 256, (8, 8, 3), dtype=np.uint8)).save(folder / c / f"{i}.png")
+        return folder
+
+    broken = tree(root / "broken_png") / "b" / "3.png"
+    broken.write_bytes(broken.read_bytes()[:40])  # the PNG signature and part of IHDR: a truncated PNG
+    (tree(root / "not_png") / "a" / "1.png").write_text("not an image")
+    (root / "empty" / "a").mkdir(parents=True)
+    (root / "empty" / "b").mkdir()
+    tree(root / "split" / "train")
+    tree(root / "split" / "val", classes=("a", "c"))
+    return {f"folder_{n}": root / n for n in ("broken_png", "not_png", "empty", "split")}
+
+
+def _npz_cases(root: Path) -> dict[str, Path]:
+    rng = np.random.default_rng(3)
+    x, y = rng.integers(0, 256, (20, 8, 8), dtype=np.uint8), rng.integers(0, 3, 20)
+    root.mkdir(parents=True)
+    arrays = {
+        "object": dict(x=np.array([None] * 20, dtype=object), y=y), "keys": dict(images=x, labels=y),
+        "negative_labels": dict(x=x, y=np.where(np.arange(20) == 2, -1, y)),
+        "float16": dict(x=x.astype(np.float16), y=y),
+        "shapes": dict(x_train=x, y_train=y, x_test=x[:5, :7, :7], y_test=y[:5]),
+        "empty": dict(x_train=x[:0], y_train=y[:0], x_test=x, y_test=y), "labels_2d": dict(x=x, y=y.reshape(4, 5)),
+        "count": dict(x=x, y=y[:10]), "five_dims": dict(x=x.reshape(20, 1, 1, 8, 8), y=y), "ok": dict(x=x, y=y),
+    }
+    out = {}
+    for name, a in arrays.items():
+        out[f"npz_{name}"] = root / f"{name}.npz"
+        np.savez(out[f"npz_{name}"], **a)
+    raw = out["npz_ok"].read_bytes()
+    (root / "truncated.npz").write_bytes(raw[: len(raw) // 2])
+    (root / "not_zip.npz").write_bytes(b"hello world" * 20)
+    np.save(root / "array.npy", x)
+    out.update(npz_truncated=root / "truncated.npz", npz_not_zip=root / "not_zip.npz", npz_npy=root / "array.npy")
+    return out
+
+
+def _recipe_cases(root: Path) -> dict[str, Path]:
+    root.mkdir(parents=True)
+    texts = {"bad_toml": "model = [unclosed", "unknown_key": 'model = "crate_nano"\nfoo = 1\n',
+             "wrong_type": '[train]\nepochs = "ten"\n', "unknown_setting": "[train]\nepochz = 3\n",
+             "unknown_model": 'model = "crate_nanoo"\n', "unknown_model_arg": '[model_args]\ndepthh = 2\n'}
+    for name, text in texts.items():
+        (root / f"{name}.toml").write_text(text)
+    return {f"recipe_{n}": root / f"{n}.toml" for n in texts}
+
+
+TINY_RUN = ["--model", "crate_nano", "--data", "synthetic:k=4,d=16,n=40", "--set", "dim=16", "--set", "depth=1",
+            "--set", "heads=2", "--set", "patch_size=[1,4]", "--no-progress", "--no-tensorboard", "--epochs", "1",
+            "--batch-size", "32", "--checkpoint-every", "2"]
+
+
+def fix_sizes(run: Path) -> None:
+    """Rewrite each checkpoint's meta.json sizes after a file was replaced, so the damage is found by reading."""
+    for folder in (run / "checkpoints").glob("step-*"):
+        meta = json.loads((folder / "meta.json").read_text())
+        meta["sizes"] = {k: (folder / k).stat().st_size for k in meta["sizes"]}
+        (folder / "meta.json").write_text(json.dumps(meta))
+
+
+def _run_cases(root: Path) -> dict[str, Path]:
+    """A real 4-step training run with checkpoints, and copies of it damaged in one way each."""
+    from srr.cli import main
+
+    good = root / "run_ok"
+    assert main(["train", *TINY_RUN, "--out", str(good)]) == 0
+    out = {"run_ok": good}
+
+    def variant(name, edit_run=None, damage=None):
+        folder = out[name] = root / name
+        shutil.copytree(good, folder)
+        if edit_run:
+            run = json.loads((folder / "run.json").read_text())
+            edit_run(run["model_config"])
+            (folder / "run.json").write_text(json.dumps(run))
+        for ckpt in list((folder / "checkpoints").glob("step-*")):
+            if damage:
+                damage(ckpt)
+        fix_sizes(folder)
+
+    variant("run_shapes", lambda c: c["args"].update(dim=32))
+    variant("run_other_arch", lambda c: c["args"].update(attn_output="transpose"))  # CRATE-T: no output projection
+    variant("run_unknown_arch", lambda c: c.update(model="crate_gigantic"))
+    half = lambda p: p.write_bytes(p.read_bytes()[: p.stat().st_size // 2])  # noqa: E731
+    variant("run_weights_truncated", damage=lambda ck: half(ck / "model.safetensors"))
+    variant("run_state_truncated", damage=lambda ck: half(ck / "state.pt"))
+    variant("run_no_checkpoint", damage=lambda ck: shutil.rmtree(ck))
+    variant("run_bad_json")
+    (out["run_bad_json"] / "run.json").write_text("{oops")
+    return out
+
+
 def _text_cases(root: Path) -> dict[str, Path]:
     """Text: every byte sequence is valid input (read as bytes), so only empty, too short or not-a-file fail."""
     import srr
@@ -139,4 +266,5 @@ def make_files(root: Path) -> dict[str, Path]:
     root.mkdir(parents=True, exist_ok=True)
     (root / "file").write_text("a regular file, not a folder\n")
     return {"root": root, "file": root / "file", **_idx_cases(root / "idx"), **_model_cases(root / "models"),
-            **_text_cases(root / "text")}
+            **_text_cases(root / "text"), **_cifar_cases(root / "cifar"), **_folder_cases(root / "folder"),
+            **_npz_cases(root / "npz"), **_recipe_cases(root / "recipes"), **_run_cases(root / "runs")}

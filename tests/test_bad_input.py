@@ -22,6 +22,8 @@ ROOT = Path(__file__).resolve().parents[1]
 TRAIN = "train --model crate_nano --set dim=16 --set depth=1 --set heads=2 --epochs 1 --no-progress --out {out}"
 REDUNET = "redunet --layers 1 --no-progress --out {out}"
 ANALYZE = "analyze --samples 8 --out {out}"
+RECIPE = "train --epochs 1 --no-progress --no-tensorboard --out {out} --recipe"
+RESUME = "train --no-progress --no-tensorboard --resume"
 LM = "train --model crate_gpt_nano --set dim=32 --set depth=1 --set heads=2 --steps 2 --no-progress --out {out}"
 
 # (id, command line with {file names} from bad_files.make_files, regular expression the one line must match)
@@ -77,6 +79,41 @@ CASES = [
     ("idx-count-mismatch", TRAIN + " --data idx:{idx_count_mismatch}", r"do not match labels"),
     ("idx-labels-not-1d", TRAIN + " --data idx:{idx_labels_2d}", r"do not match labels of shape \(4, 5\)"),
     ("idx-labels-missing", TRAIN + " --data idx:{idx_no_labels}", r"found the t10k images but not the t10k labels"),
+    ("cifar-truncated", TRAIN + " --data cifar10:{cifar_truncated}", r"test_batch: truncated or corrupt pickle"),
+    ("cifar-garbage", TRAIN + " --data cifar10:{cifar_garbage}", r"data_batch_3: truncated or corrupt pickle"),
+    ("cifar-not-a-dict", TRAIN + " --data cifar10:{cifar_list}", r"a CIFAR batch is a dict, found list"),
+    ("cifar-wrong-shape", TRAIN + " --data cifar10:{cifar_shape}", r"'data' must be n x 3072 uint8"),
+    ("cifar-file-missing", TRAIN + " --data cifar10:{cifar_missing}", r"lacks the cifar10 file\(s\) data_batch_4"),
+    ("cifar-labels-out-of-range", TRAIN + " --data cifar10:{cifar_labels}", r"train labels outside \[0, 10\)"),
+    ("cifar-empty-batch", TRAIN + " --data cifar10:{cifar_empty}", r"data_batch_1: the batch holds no images"),
+    ("cifar100-files-missing", TRAIN + " --data cifar100:{cifar_truncated}", r"lacks the cifar100 file\(s\) train"),
+    ("folder-broken-png", TRAIN + " --data folder:{folder_broken_png}", r"b/3.png: cannot decode the image"),
+    ("folder-not-an-image", TRAIN + " --data folder:{folder_not_png}", r"a/1.png: cannot decode the image"),
+    ("folder-without-images", TRAIN + " --data folder:{folder_empty}", r"no training images"),
+    ("folder-val-class-unknown", TRAIN + " --data folder:{folder_split}", r"class folder\(s\) \['c'\] do not exist"),
+    ("folder-size-zero", TRAIN + " --data folder:{folder_split},size=0", r"size must be positive"),
+    ("folder-missing", TRAIN + " --data folder:{root}/absent", r"image folder not found"),
+    ("npz-truncated", TRAIN + " --data npz:{npz_truncated}", r"not a readable .npz file"),
+    ("npz-not-a-zip", TRAIN + " --data npz:{npz_not_zip}", r"not an .npz file"),
+    ("npz-is-npy", TRAIN + " --data npz:{npz_npy}", r"array.npy: not an .npz file"),
+    ("npz-object-array", TRAIN + " --data npz:{npz_object}", r"cannot read it without unpickling objects"),
+    ("npz-arrays-missing", TRAIN + " --data npz:{npz_keys}", r"needs arrays 'x' and 'y'"),
+    ("npz-negative-labels", TRAIN + " --data npz:{npz_negative_labels}", r"train labels outside \[0, 3\)"),
+    ("npz-float16", TRAIN + " --data npz:{npz_float16}", r"integers or float32/float64, found float16"),
+    ("npz-shapes-differ", TRAIN + " --data npz:{npz_shapes}", r"differ in shape"),
+    ("npz-empty-split", TRAIN + " --data npz:{npz_empty}", r"the train split is empty"),
+    ("npz-labels-2d", TRAIN + " --data npz:{npz_labels_2d}", r"labels must be a 1-D integer array"),
+    ("npz-count-mismatch", TRAIN + " --data npz:{npz_count}", r"20 all images but 10 labels"),
+    ("npz-five-dims", TRAIN + " --data npz:{npz_five_dims}", r"images must be \(n, H, W\)"),
+    ("npz-missing", TRAIN + " --data npz:{root}/absent.npz", r"npz file not found"),
+    # recipes
+    ("recipe-unknown-name", RECIPE + " nosuch_recipe", r"unknown recipe 'nosuch_recipe'"),
+    ("recipe-not-toml", RECIPE + " {recipe_bad_toml}", r"not valid TOML"),
+    ("recipe-unknown-key", RECIPE + " {recipe_unknown_key}", r"unknown key\(s\) \['foo'\]"),
+    ("recipe-wrong-type", RECIPE + " {recipe_wrong_type}", r"epochs must be int, got 'ten'"),
+    ("recipe-unknown-setting", RECIPE + " {recipe_unknown_setting}", r"unknown training setting 'epochz'; did you"),
+    ("recipe-unknown-model", RECIPE + " {recipe_unknown_model}", r"unknown model 'crate_nanoo'"),
+    ("recipe-unknown-model-arg", RECIPE + " {recipe_unknown_model_arg}", r"has no option\(s\) \['depthh'\]"),
     # checkpoints of another architecture, of mismatched shapes, or damaged
     ("checkpoint-other-architecture", ANALYZE + " {model_other_arch}", r"does not fit crate_nano"),
     ("checkpoint-mismatched-shapes", ANALYZE + " {model_shapes}", r"does not fit crate_nano"),
@@ -88,7 +125,28 @@ CASES = [
     ("checkpoint-unknown-argument", ANALYZE + " {model_bad_args}", r"has no option\(s\) \['depthh'\]"),
     ("checkpoint-without-weights", ANALYZE + " {model_no_weights}", r"holds no model.safetensors"),
     ("not-a-saved-model", ANALYZE + " {root}", r"holds no config.json: not a saved srr model"),
+    ("resume-not-a-run", RESUME + " {root}", r"holds no run.json: not an srr training run"),
+    ("resume-run-json-corrupt", RESUME + " {run_bad_json}", r"run.json is not a readable run description"),
+    ("resume-without-checkpoint", RESUME + " {run_no_checkpoint}", r"no complete checkpoint to resume from"),
+    ("resume-mismatched-shapes", RESUME + " {run_shapes}", r"does not fit this model: .* size mismatch for"),
+    ("resume-other-architecture", RESUME + " {run_other_arch}", r"does not fit this model: .*Unexpected key\(s\)"),
+    ("resume-unknown-architecture", RESUME + " {run_unknown_arch}", r"unknown model 'crate_gigantic'"),
+    ("resume-weights-truncated", RESUME + " {run_weights_truncated}", r"model.safetensors is not readable"),
+    ("resume-state-truncated", RESUME + " {run_state_truncated}", r"state.pt is truncated or corrupt"),
+    ("init-not-safetensors", TRAIN + " --init {npz_not_zip}", r"is not a readable safetensors file"),
+    ("init-other-architecture", TRAIN + " --init {lm_ok}", r"shares no tensor of matching name and shape"),
+    ("init-missing", TRAIN + " --init {root}/absent", r"no weights to start from"),
     # contradictory or impossible settings
+    ("resume-with-model", RESUME + " {run_ok} --model vit_nano", r"--model cannot change a resumed run"),
+    ("resume-with-data", RESUME + " {run_ok} --data digits", r"--data cannot change a resumed run"),
+    ("resume-with-set", RESUME + " {run_ok} --set dim=8", r"--set cannot change a resumed run"),
+    ("resume-with-recipe", RESUME + " {run_ok} --recipe digits_demo", r"--recipe cannot change a resumed run"),
+    ("resume-with-init", RESUME + " {run_ok} --init {model_ok}", r"--init cannot change a resumed run"),
+    ("resume-with-other-out", RESUME + " {run_ok} --out {out}", r"--out cannot change a resumed run"),
+    ("resume-with-mcr2", RESUME + " {run_ok} --loss mcr2", r"--loss mcr2 cannot change a resumed run"),
+    ("fp16-on-cpu", TRAIN + " --precision fp16", r"fp16 needs a CUDA device"),
+    ("accumulate-beyond-data", TRAIN + " --accumulate 100000", r"cannot feed 1 ranks x 100000 micro-batches"),
+    ("unknown-optimizer", TRAIN + " --optimizer adam", r"optimizer must be adamw, lion or sgd, got 'adam'"),
     ("set-on-saved-model", ANALYZE + " {model_ok} --set dim=8", r"--set .* saved model"),
     ("mcr2-flag-without-mcr2", TRAIN + " --gamma1 2", r"--gamma1: MCR² option\(s\), only for --loss mcr2"),
     ("cuda-without-cuda", TRAIN + " --device cuda", r"CUDA is not available"),
@@ -139,7 +197,7 @@ def assert_one_line(err: str, pattern: str) -> None:
 @pytest.mark.usefixtures("one_thread")
 @pytest.mark.parametrize("template,pattern", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
 def test_cli_refuses_with_one_line_and_exit_2(template, pattern, files, capsys, tmp_path):
-    if "--device cuda" in template and torch.cuda.is_available():  # pragma: no cover
+    if ("--device cuda" in template or "fp16" in template) and torch.cuda.is_available():  # pragma: no cover
         pytest.skip("CUDA is available here")
     code, err = run_cli(argv_of(template, files, tmp_path / "out"), capsys)
     tried("bad_input_cases")
@@ -149,13 +207,13 @@ def test_cli_refuses_with_one_line_and_exit_2(template, pattern, files, capsys, 
     assert not out.exists() or not any(out.iterdir())  # refused before any file was written
 
 
-@pytest.mark.parametrize("case", ["unknown-model", "idx-gz-truncated", "checkpoint-mismatched-shapes",
-                                  "out-below-a-file"])
+@pytest.mark.parametrize("case", ["unknown-model", "idx-gz-truncated", "folder-broken-png", "checkpoint-mismatched-shapes",
+                                  "resume-state-truncated", "out-below-a-file"])
 def test_real_process_refuses_with_one_line_and_exit_2(case, files):
     template, pattern = next(c[1:] for c in CASES if c[0] == case)
     env = dict(os.environ, PYTHONPATH=str(ROOT / "src"), OMP_NUM_THREADS="1")
-    proc = subprocess.run([sys.executable, "-m", "srr", *argv_of(template, files, files["root"] / case)], env=env, capture_output=True,
-                          text=True, timeout=300)
+    argv = argv_of(template, files, files["root"] / case)
+    proc = subprocess.run([sys.executable, "-m", "srr", *argv], env=env, capture_output=True, text=True, timeout=300)
     tried("bad_input_subprocess_cases")
     assert proc.returncode == 2
     assert_one_line(proc.stderr, pattern)

@@ -156,7 +156,8 @@ def labelled(draw):
 
 
 def class_reference(x: np.ndarray, pi: np.ndarray, eps: float, u: float) -> tuple[float, float]:
-    """R^c = Σ_k tr Π_k/m · ½ logdet(I + d/(tr Π_k ε²) Zᵀ Π_k Z) from the rows of Z weighted by √Π_k; and its tolerance."""
+    """R^c = Σ_k tr Π_k/m · ½ logdet(I + d/(tr Π_k ε²) Zᵀ Π_k Z) from the rows of Z weighted by √Π_k, and its
+    tolerance."""
     m, d = x.shape
     value, tol = 0.0, 0.0
     for w in pi.T:

@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..errors import CheckpointError, DataFileNotFoundError
+from ..errors import CheckpointError, DataFileNotFoundError, one_line
 from ..io import atomic_path, atomic_write_json
 from .registry import create_model
 
@@ -75,7 +75,7 @@ def from_pretrained(directory: str | os.PathLike, map_location: str | torch.devi
     except (SafetensorError, OSError) as exc:
         raise CheckpointError(f"{weights} is not a readable safetensors file: {exc}") from None
     except RuntimeError as exc:
-        raise CheckpointError(f"{weights} does not fit {config['model']}: {str(exc).splitlines()[0]}") from None
+        raise CheckpointError(f"{weights} does not fit {config['model']}: {one_line(exc)}") from None
     if missing or unexpected:
         raise CheckpointError(
             f"{weights} does not fit {config['model']}: missing {sorted(missing)[:5]}, unexpected {sorted(unexpected)[:5]}"

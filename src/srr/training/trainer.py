@@ -24,7 +24,7 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from ..data.images import as_batch
-from ..errors import CheckpointError, ConfigError, NonFiniteError, SrrError
+from ..errors import CheckpointError, ConfigError, NonFiniteError, SrrError, one_line
 from ..io import atomic_write_json, ensure_writable_dir
 from ..models import count_parameters, save_pretrained
 from .augment import Augmenter, shift_augment  # noqa: F401  (srr.training.mcr2 imports shift_augment from here)
@@ -173,7 +173,7 @@ class _Run:
             self.model.load_state_dict(model_state)
             self.optimizer.load_state_dict(state["optimizer"])
         except (RuntimeError, ValueError, KeyError) as exc:
-            raise CheckpointError(f"{folder} does not fit this model: {str(exc).splitlines()[0]}") from None
+            raise CheckpointError(f"{folder} does not fit this model: {one_line(exc)}") from None
         self.scheduler.load_state_dict(state["scheduler"])
         self.scaler.load_state_dict(state["scaler"])
         self.pos, self.history = dict(state["position"]), list(state["history"])
