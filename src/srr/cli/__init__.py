@@ -41,7 +41,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.run(args) or 0)
     except SrrError as exc:
-        sys.stderr.write(f"srr {args.command}: error: {exc}\n")
+        message = " ".join(str(exc).split())  # one line, even when a message quotes a multi-line library error
+        sys.stderr.write(f"srr {args.command}: error: {message}\n")
         return 2
     except (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError) as exc:
         sys.stderr.write(f"srr {args.command}: error: {exc.strerror or exc}: {exc.filename or ''}\n")

@@ -122,7 +122,7 @@ def _resume_plan(args) -> tuple[str, dict, str, dict, str]:
         saved = json.loads(run_json.read_text(encoding="utf-8"))
         model_config, train = saved["model_config"], saved["train"]
         return model_config["model"], dict(model_config.get("args", {})), saved["data"], train, args.resume
-    except (json.JSONDecodeError, KeyError, TypeError) as exc:
+    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as exc:
         raise CheckpointError(f"{run_json} is not a readable run description ({exc})") from None
 
 

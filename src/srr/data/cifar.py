@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import DataError, DataFileNotFoundError
+from ..errors import DataError, DataFileNotFoundError, one_line
 from .dataset import register_source
 from .images import ArrayImages, StreamedData, check_labels
 
@@ -73,9 +73,9 @@ def safe_unpickle(path: str | Path) -> dict:
     except pickle.UnpicklingError as exc:
         if "refusing" in str(exc):
             raise DataError(f"{path}: not a plain CIFAR batch ({exc})") from None
-        raise DataError(f"{path}: truncated or corrupt pickle ({exc})") from None
+        raise DataError(f"{path}: truncated or corrupt pickle ({one_line(exc)})") from None
     except (EOFError, ValueError, TypeError, IndexError, KeyError, AttributeError, MemoryError) as exc:
-        raise DataError(f"{path}: truncated or corrupt pickle ({type(exc).__name__}: {exc})") from None
+        raise DataError(f"{path}: truncated or corrupt pickle ({type(exc).__name__}: {one_line(exc)})") from None
     if not isinstance(obj, dict):
         raise DataError(f"{path}: a CIFAR batch is a dict, found {type(obj).__name__}")
     _check_plain(obj, path)
