@@ -26,27 +26,14 @@ def run(args) -> int:
     from ..data import load_data
     from ..errors import ConfigError
     from ..io import atomic_write_json, ensure_writable_dir
-    from ..models import create_model, from_pretrained, read_config
-    from .options import parse_overrides
+    from ..models import create_model
+    from .options import load_source
 
     if args.samples < 1:
         raise ConfigError("--samples must be positive")
-    source = Path(args.source)
-    if source.is_dir():
-        config = read_config(source)
-        trained = from_pretrained(source)
-        spec = args.data or config.get("data") or "digits"
-        name, model_args = config["model"], config["args"]
-        out = Path(args.out) if args.out else source / "analysis"
-        label = "trained"
-    else:
-        data = load_data(args.data or "digits")
-        name, spec = args.source, data.spec
-        model_args = {**data.model_overrides(), **parse_overrides(args.set)}
-        torch.manual_seed(args.seed + 1)
-        trained = create_model(name, **model_args)
-        out = Path(args.out or f"runs/analysis-{name}")
-        label = "model"
+    trained, name, model_args, spec, out, label = load_source(args.source, args.data, args.set, args.seed, "analysis")
+    out = Path(args.out) if args.out else out
+    source = args.source
     data = load_data(spec)
     torch.manual_seed(args.seed)
     random = create_model(name, **model_args)

@@ -23,3 +23,31 @@ def parse_overrides(items: list[str] | None) -> dict:
 def add_set_argument(parser) -> None:
     parser.add_argument("--set", metavar="KEY=VALUE", action="append", default=[],
                         help="override a model argument (repeatable), e.g. --set dim=64 --set patch_size=[1,4]")
+
+
+def load_source(source: str, data_spec: str | None, overrides: list[str] | None, seed: int, subdir: str):
+    """Resolve ``DIR_OR_MODEL`` of the analysis commands.
+
+    A saved model folder gives the trained model, its registry name and arguments, the data it was trained on (unless
+    ``data_spec`` says otherwise) and the default output ``DIR/subdir``; a registered name gives a model built for
+    ``data_spec`` (default digits) with ``--set`` overrides, seeded with ``seed + 1``, and ``runs/subdir-NAME``.
+    Returns ``(model, name, model_args, spec, out_dir, label)`` with ``label`` "trained" or "model".
+    """
+    from pathlib import Path
+
+    import torch
+
+    from ..data import load_data
+    from ..models import create_model, from_pretrained, read_config
+
+    path = Path(source)
+    if path.is_dir():
+        config = read_config(path)
+        model = from_pretrained(path)
+        spec = data_spec or config.get("data") or "digits"
+        return model, config["model"], config["args"], spec, path / subdir, "trained"
+    data = load_data(data_spec or "digits")
+    model_args = {**data.model_overrides(), **parse_overrides(overrides)}
+    torch.manual_seed(seed + 1)
+    model = create_model(source, **model_args)
+    return model, source, model_args, data.spec, Path(f"runs/{subdir}-{source}"), "model"
