@@ -51,3 +51,26 @@ def load_source(source: str, data_spec: str | None, overrides: list[str] | None,
     torch.manual_seed(seed + 1)
     model = create_model(source, **model_args)
     return model, source, model_args, data.spec, Path(f"runs/{subdir}-{source}"), "model"
+
+
+def initial_copy(source: str, name: str, model_args: dict, seed: int):
+    """The model at initialisation: for a run folder of ``srr train`` (which seeds with ``--seed`` right before it
+    builds the model), rebuilt from the seed in its ``summary.json``; otherwise built with ``seed``.
+    Returns ``(model, how)`` where ``how`` says which."""
+    import json
+    from pathlib import Path
+
+    import torch
+
+    from ..models import create_model
+
+    summary = Path(source) / "summary.json"
+    how = f"random initialisation, seed {seed}"
+    if summary.is_file():
+        try:
+            seed = int(json.loads(summary.read_text(encoding="utf-8"))["config"]["seed"])
+            how = f"initialisation rebuilt from the training seed {seed} (summary.json)"
+        except (ValueError, KeyError, TypeError):
+            pass
+    torch.manual_seed(seed)
+    return create_model(name, **model_args), how
