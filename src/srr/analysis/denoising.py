@@ -1,0 +1,173 @@
+"""Layers as denoisers on synthetic subspace data: per-layer SNR and compression (REFERENCE §5, §1).
+
+Tokens come from a noisy mixture of K low-rank Gaussians (:func:`srr.data.token_sets`): token j of class k is
+``z_j = U_k a_j + σ n_j``. With P_k = U_k U_kᵀ the projector on the true subspace of its class, the layer's SNR is
+
+    SNR(Z) = sqrt( Σ_j ‖P_{k_j} z_j‖² / Σ_j ‖(I − P_{k_j}) z_j‖² )     (pooled over all tokens of all sets)
+
+— infinite (and flagged ``noise_free``) when the off-subspace energy is below 1e-12 of the on-subspace energy.
+
+Layers, all with the subspaces set to the true ones (``qkv.weight`` rows of head k = U_kᵀ, output matrix
+[U_1 … U_K], no bias; an MSSA module from :mod:`srr.operators.mssa` with ``dim_head`` = rank):
+
+* **AoT** (REFERENCE §5, tokens in rows): ``Z ← Z + η Σ_k softmax(β W_k W_kᵀ) W_k U_kᵀ`` with ``W_k = Z U_k``, no
+  LayerNorm (it would rescale the SNR away); β = 1 is the formula of §5, MSSA's √p scaling is β = p^-½.
+* **AoT, hard-thresholded** (the theorem's operator): the same with every attention weight below τ set to 0. Then a
+  token's own weight, when it passes the threshold, adds at least η·τ times its signal, and the cross-class weights
+  that carry noise are cut: the theorem's growth per layer is (1 + ητ). We print it next to the measured ratio, and
+  for the plain softmax layer the implied τ = (ratio − 1)/η.
+* **AoT with LayerNorm** (the trainable form ``Z + η·MSSA(LN(Z))``, LN without affine parameters).
+* **CRATE** (the authors' layer, :class:`~srr.models.crate.CRATETransformer`): pre-norm MSSA with the true U, then
+  ISTA with the dictionary D = I (so the step is the non-negative soft threshold ReLU(x − ηλ)).
+
+Compression per layer: R^c(Z^ℓ | U_true) in the authors' measurement (tokens L2-normalised within each head,
+ε = 0.1) and the class-wise rate R^c(Z^ℓ, ε = 0.5 | Π) of the L2-normalised tokens with their true labels.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+from ..errors import ConfigError
+from ..measures import compressed_rate, subspace_compression
+from ..operators import MSSA
+
+__all__ = ["snr", "true_mssa", "aot_step", "crate_layers", "denoising_curves", "plot_denoising", "NOISE_FREE"]
+
+NOISE_FREE = 1e-12
+
+
+def snr(z: Tensor, labels: Tensor, bases: list[Tensor]) -> dict:
+    """``{"snr", "signal", "noise", "noise_free"}`` of tokens z (…, N, d) with class labels (…, N) and bases (d, r_k)."""
+    z = z.double().reshape(-1, z.shape[-1])
+    labels = labels.reshape(-1)
+    if len(z) != len(labels):
+        raise ConfigError(f"{len(z)} tokens but {len(labels)} labels")
+    signal = noise = 0.0
+    for k, u in enumerate(bases):
+        zk = z[labels == k]
+        if len(zk) == 0:
+            continue
+        proj = zk @ u.double() @ u.double().T
+        signal += float(proj.pow(2).sum())
+        noise += float((zk - proj).pow(2).sum())
+    free = noise <= NOISE_FREE * max(signal, 1e-300)
+    return {"snr": math.inf if free else math.sqrt(signal / noise), "signal": signal, "noise": noise,
+            "noise_free": bool(free)}
+
+
+def true_mssa(bases: list[Tensor]) -> MSSA:
+    """An MSSA whose heads project on the given orthonormal bases (d, p) and whose output matrix is [U_1 … U_K]."""
+    ranks = {u.shape[1] for u in bases}
+    if len(ranks) != 1:
+        raise ConfigError(f"MSSA heads need one width; the subspace ranks are {sorted(ranks)}")
+    d, p = bases[0].shape
+    op = MSSA(d, heads=len(bases), dim_head=p, out_bias=False)
+    with torch.no_grad():
+        cat = torch.cat(bases, dim=1)  # (d, K·p)
+        op.qkv.weight.copy_(cat.T)
+        op.to_out[0].weight.copy_(cat)
+    return op.eval()
+
+
+@torch.no_grad()
+def aot_step(z: Tensor, op: MSSA, eta: float, beta: float = 1.0, tau: float | None = None) -> Tensor:
+    """One AoT layer ``Z + η Σ_k φ(softmax(β W_k W_kᵀ)) W_k U_kᵀ``; φ zeroes weights below ``tau`` when given."""
+    w = op.project(z)  # (B, K, N, p)
+    attn = torch.softmax(beta * (w @ w.transpose(-2, -1)), dim=-1)
+    if tau is not None:
+        attn = attn * (attn >= tau)
+    mixed = (attn @ w).transpose(1, 2).reshape(z.shape[0], z.shape[1], -1)
+    return z + eta * op.to_out(mixed)
+
+
+def crate_layers(bases: list[Tensor], depth: int, step_size: float = 0.1, lambd: float = 0.1):
+    """A :class:`CRATETransformer` of ``depth`` layers with the true subspaces in MSSA and D = I in ISTA."""
+    from ..models.crate import CRATETransformer
+
+    d, p = bases[0].shape
+    net = CRATETransformer(d, depth, len(bases), p, step_size=step_size, lambd=lambd)
+    ref = true_mssa(bases)
+    with torch.no_grad():
+        for attn, ista in net.layers:
+            attn.fn.load_state_dict(ref.state_dict(), strict=False)
+            if attn.fn.to_out[0].bias is not None:
+                attn.fn.to_out[0].bias.zero_()
+            ista.fn.weight.copy_(torch.eye(d))
+    return net.eval()
+
+
+def _rates(z: Tensor, labels: Tensor, u: Tensor) -> dict:
+    zn = torch.nn.functional.normalize(z.double(), dim=-1)
+    rc_u = subspace_compression(z.double(), u.double(), 0.1, normalize=True).mean()
+    rc_pi = torch.stack([compressed_rate(zn[i], labels[i], 0.5) for i in range(len(z))]).mean()
+    return {"rc_subspaces": float(rc_u), "rc_classes": float(rc_pi)}
+
+
+@torch.no_grad()
+def denoising_curves(z: Tensor, labels: Tensor, bases: list[Tensor], depth: int = 6, eta: float = 0.5,
+                     tau: float = 0.1, beta: float = 1.0) -> dict:
+    """Per layer (0 = input): SNR and compression through AoT (softmax, hard threshold τ, LayerNorm) and CRATE.
+
+    Returns ``{"settings", "predicted_ratio": 1 + ητ, "curves": {name: [row per layer]}}``; every row holds ``snr``,
+    ``ratio`` (SNR^ℓ / SNR^{ℓ−1}), ``noise_free``, ``rc_subspaces`` and ``rc_classes``.
+    """
+    if depth < 1 or eta <= 0 or not 0 < tau < 1:
+        raise ConfigError(f"need depth >= 1, eta > 0 and 0 < tau < 1; got {depth}, {eta}, {tau}")
+    op = true_mssa(bases)
+    u = torch.stack(bases)  # (K, d, p)
+    crate = crate_layers(bases, depth)
+    steps = {
+        "aot_softmax": lambda x, ell: aot_step(x, op, eta, beta),
+        "aot_threshold": lambda x, ell: aot_step(x, op, eta, beta, tau),
+        "aot_layernorm": lambda x, ell: x + eta * op(torch.nn.functional.layer_norm(x, x.shape[-1:])),
+        "crate": lambda x, ell: crate.layers[ell][1](crate.layers[ell][0](x) + x),
+    }
+    curves = {}
+    for name, step in steps.items():
+        x, rows = z.float(), []
+        for ell in range(depth + 1):
+            if ell:
+                x = step(x, ell - 1)
+            s = snr(x, labels, bases)
+            prev = rows[-1]["snr"] if rows else None
+            ratio = s["snr"] / prev if prev and math.isfinite(prev) and math.isfinite(s["snr"]) else None
+            rows.append({"layer": ell, **s, "ratio": ratio, **_rates(x, labels, u)})
+        curves[name] = rows
+    return {"settings": {"depth": depth, "eta": eta, "tau": tau, "beta": beta, "tokens": list(z.shape)},
+            "predicted_ratio": 1 + eta * tau, "curves": curves}
+
+
+def plot_denoising(result: dict, path, title: str = "") -> None:
+    """Two panels against the layer: SNR (log scale) of every curve with the predicted SNR_0 (1 + ητ)^ℓ, and R^c."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from ..io import atomic_path
+
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 4.2))
+    for name, rows in result["curves"].items():
+        finite = [r for r in rows if math.isfinite(r["snr"])]
+        a1.plot([r["layer"] for r in finite], [r["snr"] for r in finite], marker="o", label=name)
+        a2.plot([r["layer"] for r in rows], [r["rc_classes"] for r in rows], marker="o", label=name)
+    first = next(iter(result["curves"].values()))
+    if math.isfinite(first[0]["snr"]):
+        layers = [r["layer"] for r in first]
+        a1.plot(layers, [first[0]["snr"] * result["predicted_ratio"] ** ell for ell in layers], "k--",
+                label=f"predicted (1 + ητ)^ℓ = {result['predicted_ratio']:.3f}^ℓ")
+    a1.set(yscale="log", xlabel="layer", ylabel="SNR", title="signal-to-noise ratio of the tokens")
+    a2.set(xlabel="layer", ylabel=r"$R^c(Z^\ell, \epsilon=0.5 \mid \Pi)$", title="class-wise compression (lower: compressed)")
+    for a in (a1, a2):
+        a.grid(alpha=0.3)
+        a.legend(fontsize=8)
+        a.xaxis.get_major_locator().set_params(integer=True)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=110)
+    plt.close(fig)
