@@ -5,10 +5,10 @@ import argparse
 import sys
 
 from ..errors import SrrError
-from . import analyze, ansatz, attention, models, synthetic, train
+from . import analyze, ansatz, attention, models, report, synthetic, train
 
 # Each module provides NAME, HELP, add_arguments(parser) and run(args) -> int.
-COMMANDS = [train, analyze, attention, ansatz, synthetic, models]
+COMMANDS = [train, analyze, attention, ansatz, synthetic, report, models]
 
 
 class Parser(argparse.ArgumentParser):

@@ -21,37 +21,42 @@ def add_arguments(p) -> None:
 def run(args) -> int:
     from pathlib import Path
 
-    from ..analysis.attention import (attention_summary, cls_attention, plot_attention_grid, plot_attention_overlay,
-                                      resize_images, upsample_maps)
     from ..data import load_data
-    from ..errors import ConfigError
-    from ..io import atomic_write_json, ensure_writable_dir
     from .options import load_source
 
     model, name, _, spec, out, label = load_source(args.source, args.data, args.set, args.seed, "attention")
     out = Path(args.out) if args.out else out
-    data = load_data(spec)
-    if not 0 <= args.index < len(data.x_test):
-        raise ConfigError(f"--index must be in [0, {len(data.x_test)}), got {args.index}")
-    x = data.x_test[args.index:args.index + 1]
-    if args.image_size:
-        x = resize_images(x, args.image_size)
-    maps = cls_attention(model, x)[:, 0]  # (L, K, gh, gw)
-    patch = getattr(model, "patch_hw", (x.shape[2] // maps.shape[-2], x.shape[3] // maps.shape[-1]))
-    up = upsample_maps(maps, patch)
-    image = data.unnormalize(x)[0]
-    title = f"{name} ({label}), {spec} test image {args.index}, label {int(data.y_test[args.index])}"
-    ensure_writable_dir(out)
-    plot_attention_grid(up, out / "attention_grid.png", title)
-    plot_attention_overlay(image, up, out / "attention_overlay.png", title)
-    rows = attention_summary(maps)
-    atomic_write_json(out / "attention.json", {
-        "model": name, "data": spec, "index": args.index, "label": int(data.y_test[args.index]),
-        "image_size": list(x.shape[2:]), "grid": list(maps.shape[-2:]), "patch": list(patch),
-        "convention": "CLS row A[0, 1:] of softmax attention per layer and head, reshaped to the patch grid",
-        "heads": rows})
+    report = produce(model, f"{name} ({label})", load_data(spec), args.index, out, args.image_size)
     print(f"{'layer':>5}  {'head':>4}  {'patch mass':>10}  {'entropy':>7}  peak")
-    for r in rows:
+    for r in report["heads"]:
         print(f"{r['layer']:>5}  {r['head']:>4}  {r['patch_mass']:>10.3f}  {r['entropy']:>7.3f}  {tuple(r['peak'])}")
     print(f"wrote {out / 'attention_grid.png'}, {out / 'attention_overlay.png'} and {out / 'attention.json'}")
     return 0
+
+
+def produce(model, title: str, data, index: int, out, image_size: int | None = None) -> dict:
+    """Write ``attention_grid.png``, ``attention_overlay.png`` and ``attention.json`` for test image ``index``."""
+    from ..analysis.attention import (attention_summary, cls_attention, plot_attention_grid, plot_attention_overlay,
+                                      resize_images, upsample_maps)
+    from ..errors import ConfigError
+    from ..io import atomic_write_json, ensure_writable_dir
+
+    if not 0 <= index < len(data.x_test):
+        raise ConfigError(f"--index must be in [0, {len(data.x_test)}), got {index}")
+    x = data.x_test[index:index + 1]
+    if image_size:
+        x = resize_images(x, image_size)
+    maps = cls_attention(model, x)[:, 0]  # (L, K, gh, gw)
+    patch = getattr(model, "patch_hw", (x.shape[2] // maps.shape[-2], x.shape[3] // maps.shape[-1]))
+    up = upsample_maps(maps, patch)
+    label = int(data.y_test[index])
+    title = f"{title}, {data.spec} test image {index}, label {label}"
+    ensure_writable_dir(out)
+    plot_attention_grid(up, out / "attention_grid.png", title)
+    plot_attention_overlay(data.unnormalize(x)[0], up, out / "attention_overlay.png", title)
+    report = {"title": title, "data": data.spec, "index": index, "label": label, "image_size": list(x.shape[2:]),
+              "grid": list(maps.shape[-2:]), "patch": list(patch),
+              "convention": "CLS row A[0, 1:] of softmax attention per layer and head, reshaped to the patch grid",
+              "heads": attention_summary(maps)}
+    atomic_write_json(out / "attention.json", report)
+    return report
