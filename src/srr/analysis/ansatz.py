@@ -222,13 +222,9 @@ def short_name(name: str) -> str:
 def plot_ansatz(results: dict[str, list[dict]], path, title: str = "") -> None:
     """PNG with three panels: Pearson(WᵀW, AGOP^½) per map, the normalised tight-frame distance per map, and the
     correlation averaged over maps against α; one series per entry of ``results`` (e.g. init, trained)."""
-    import matplotlib
+    from .plotting import pyplot, save_png
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from ..io import atomic_path
-
+    plt = pyplot()
     first = next(iter(results.values()))
     labels = [short_name(r["name"]) for r in first]
     fig, axes = plt.subplots(1, 3, figsize=(max(11.0, 0.35 * len(labels) * 2 + 4), 4.2),
@@ -255,7 +251,4 @@ def plot_ansatz(results: dict[str, list[dict]], path, title: str = "") -> None:
     axes[2].legend(fontsize=8)
     if title:
         fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=110)
-    plt.close(fig)
+    save_png(fig, path, dpi=110)

@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..errors import ConfigError, DataError
+from .plotting import save_png
 
 __all__ = ["cls_attention", "upsample_maps", "attention_summary", "plot_attention_grid", "plot_attention_overlay",
            "resize_images"]
@@ -95,30 +96,19 @@ def attention_summary(maps: Tensor) -> list[dict]:
 
 
 def _figure(rows: int, cols: int, size: float = 1.6):
-    import matplotlib
+    from .plotting import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     fig, axes = plt.subplots(rows, cols, figsize=(size * cols + 0.6, size * rows + 0.4), squeeze=False)
     for a in axes.flat:
         a.set_xticks([])
         a.set_yticks([])
-    return fig, axes, plt
-
-
-def _save(fig, plt, path) -> None:
-    from ..io import atomic_path
-
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=110)
-    plt.close(fig)
+    return fig, axes
 
 
 def plot_attention_grid(maps: Tensor, path, title: str = "") -> None:
     """PNG grid of upsampled maps (L, K, H, W): a row per layer, a column per head, each on its own colour scale."""
-    fig, axes, plt = _figure(maps.shape[0], maps.shape[1])
+    fig, axes = _figure(maps.shape[0], maps.shape[1])
     for ell in range(maps.shape[0]):
         for k in range(maps.shape[1]):
             axes[ell, k].imshow(maps[ell, k].numpy(), cmap="inferno", interpolation="nearest")
@@ -127,7 +117,7 @@ def plot_attention_grid(maps: Tensor, path, title: str = "") -> None:
         axes[ell, 0].set_ylabel(f"layer {ell + 1}", fontsize=8)
     if title:
         fig.suptitle(title, fontsize=9)
-    _save(fig, plt, path)
+    save_png(fig, path)
 
 
 def _display(image: Tensor):
@@ -143,7 +133,7 @@ def plot_attention_overlay(image: Tensor, maps: Tensor, path, title: str = "", a
     if tuple(image.shape[-2:]) != tuple(maps.shape[-2:]):
         raise DataError(f"image {tuple(image.shape)} and maps {tuple(maps.shape)} differ in size")
     arr, cmap = _display(image)
-    fig, axes, plt = _figure(maps.shape[0], maps.shape[1] + 1)
+    fig, axes = _figure(maps.shape[0], maps.shape[1] + 1)
     for ell in range(maps.shape[0]):
         axes[ell, 0].imshow(arr, cmap=cmap)
         axes[ell, 0].set_ylabel(f"layer {ell + 1}", fontsize=8)
@@ -156,4 +146,4 @@ def plot_attention_overlay(image: Tensor, maps: Tensor, path, title: str = "", a
     axes[0, 0].set_title("input", fontsize=8)
     if title:
         fig.suptitle(title, fontsize=9)
-    _save(fig, plt, path)
+    save_png(fig, path)

@@ -14,8 +14,9 @@ Layers, all with the subspaces set to the true ones (``qkv.weight`` rows of head
   LayerNorm (it would rescale the SNR away); β = 1 is the formula of §5, MSSA's √p scaling is β = p^-½.
 * **AoT, hard-thresholded** (the theorem's operator): the same with every attention weight below τ set to 0. Then a
   token's own weight, when it passes the threshold, adds at least η·τ times its signal, and the cross-class weights
-  that carry noise are cut: the theorem's growth per layer is (1 + ητ). We print it next to the measured ratio, and
-  for the plain softmax layer the implied τ = (ratio − 1)/η.
+  that carry noise are cut: the theorem's growth per layer is (1 + ητ). We print it next to the measured ratio.
+  τ must exceed the uniform weight 1/N to cut anything (a head's attention from a token with zero coordinates in
+  that head is uniform).
 * **AoT with LayerNorm** (the trainable form ``Z + η·MSSA(LN(Z))``, LN without affine parameters).
 * **CRATE** (the authors' layer, :class:`~srr.models.crate.CRATETransformer`): pre-norm MSSA with the true U, then
   ISTA with the dictionary D = I (so the step is the non-negative soft threshold ReLU(x − ηλ)).
@@ -142,13 +143,9 @@ def denoising_curves(z: Tensor, labels: Tensor, bases: list[Tensor], depth: int 
 
 def plot_denoising(result: dict, path, title: str = "") -> None:
     """Two panels against the layer: SNR (log scale) of every curve with the predicted SNR_0 (1 + ητ)^ℓ, and R^c."""
-    import matplotlib
+    from .plotting import pyplot, save_png
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from ..io import atomic_path
-
+    plt = pyplot()
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 4.2))
     for name, rows in result["curves"].items():
         finite = [r for r in rows if math.isfinite(r["snr"])]
@@ -167,7 +164,4 @@ def plot_denoising(result: dict, path, title: str = "") -> None:
         a.xaxis.get_major_locator().set_params(integer=True)
     if title:
         fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=110)
-    plt.close(fig)
+    save_png(fig, path, dpi=110)

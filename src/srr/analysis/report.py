@@ -35,13 +35,9 @@ def read_metrics(path: Path) -> list[dict]:
 
 def plot_training(rows: list[dict], path) -> None:
     """Two panels against the epoch: training and test loss, and test accuracy."""
-    import matplotlib
+    from .plotting import pyplot, save_png
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from ..io import atomic_path
-
+    plt = pyplot()
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 3.6))
     epochs = [r["epoch"] for r in rows]
     for key in ("train_loss", "test_loss"):
@@ -54,10 +50,7 @@ def plot_training(rows: list[dict], path) -> None:
     a1.legend()
     for a in (a1, a2):
         a.grid(alpha=0.3)
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=110)
-    plt.close(fig)
+    save_png(fig, path, dpi=110)
 
 
 def embed_png(path: Path, alt: str) -> str:
