@@ -4,8 +4,9 @@ The MLP follows the reference setup of REFERENCE §9: bias-free ReLU MLP (``mlp_
 trained with SGD (lr 0.1, batch 128) on the mean squared error to one-hot labels, on the MNIST split
 (``idx:../shared/data/mnist``, 8,000 training images; ``mlp_nano`` on digits when MNIST is absent). The AGOP uses
 1,000 training images. Any further ``--run DIR`` (e.g. a ``srr train`` folder of CRATE) is measured the same way.
-Writes ``benchmarks/results/feature_ansatz.json`` and prints, per run, the mean over layers of Pearson(WᵀW, AGOP^½)
-and of the normalised tight-frame distance at initialisation and after training.
+Writes ``benchmarks/results/feature_ansatz.json`` and prints, per run and linear map, Pearson(WᵀW, AGOP^½) at
+initialisation, after training and with W − W₀, the normalised tight-frame distance, λ_min/λ_max of G and
+corr(G, WWᵀ); the last line gives the means over the maps after training.
 
 ``PYTHONPATH=src python benchmarks/feature_ansatz.py [--epochs 20] [--run runs/demo]``
 """
@@ -63,8 +64,10 @@ def measure(run_dir: Path, samples: int) -> dict:
     config = read_config(run_dir)
     data = load_data(config.get("data") or "digits")
     model = from_pretrained(run_dir)
-    rep = ansatz_cli.produce(model, config["model"], config.get("args", {}), "trained", str(run_dir), data,
-                             run_dir / "ansatz", samples, progress=True)
+    args = (model, config["model"], config.get("args", {}), "trained", str(run_dir), data)
+    rep = ansatz_cli.produce(*args, run_dir / "ansatz", samples, progress=True)
+    minus = ansatz_cli.produce(*args, run_dir / "ansatz-w-w0", samples, remove_init=True, progress=True)
+    rep["results"]["trained_w_minus_w0"] = minus["results"]["trained"]
     summary = json.loads((run_dir / "summary.json").read_text()) if (run_dir / "summary.json").is_file() else {}
     rep["test_accuracy"] = summary.get("test_accuracy")
     return rep
@@ -92,14 +95,17 @@ def main(argv=None) -> int:
     line = []
     for d, rep in reports.items():
         print(f"\n{rep['model']} ({d}), test accuracy {rep['test_accuracy']}, {rep['samples']} images")
-        print(f"{'map':<42} {'kind':<10} {'corr½ init':>10} {'corr½ trained':>13} {'frame init':>10} "
-              f"{'frame trained':>13} {'corr(G,WWᵀ) trained':>20}")
-        for a, b in zip(rep["results"]["init"], rep["results"]["trained"]):
+        print(f"{'map':<42} {'kind':<10} {'corr½ init':>10} {'corr½ trained':>13} {'corr½ W-W0':>10} "
+              f"{'frame init':>10} {'frame trained':>13} {'λmin/λmax':>9} {'corr(G,WWᵀ)':>11}")
+        res = rep["results"]
+        for a, b, c in zip(res["init"], res["trained"], res["trained_w_minus_w0"]):
             print(f"{a['name']:<42} {a['kind']:<10} {a['corr_half']:>10.3f} {b['corr_half']:>13.3f} "
-                  f"{a['frame_distance_normalised']:>10.3f} {b['frame_distance_normalised']:>13.3f} "
-                  f"{b['corr_G_WWt'] if b['corr_G_WWt'] is not None else float('nan'):>20.3f}")
+                  f"{c['corr_half']:>10.3f} {a['frame_distance_normalised']:>10.3f} "
+                  f"{b['frame_distance_normalised']:>13.3f} {b['eig_ratio']:>9.2e} "
+                  f"{b['corr_G_WWt'] if b['corr_G_WWt'] is not None else float('nan'):>11.3f}")
         t = rep["results"]["trained"]
-        line.append(f"{rep['model']}: corr½ {mean(t, 'corr_half'):.3f}, frame {mean(t, 'frame_distance_normalised'):.3f}")
+        line.append(f"{rep['model']}: corr½ {mean(t, 'corr_half'):.3f} (W-W0 "
+                    f"{mean(res['trained_w_minus_w0'], 'corr_half'):.3f}), frame {mean(t, 'frame_distance_normalised'):.3f}")
     print("\n" + "; ".join(line))
     return 0
 
