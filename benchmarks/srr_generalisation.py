@@ -141,15 +141,20 @@ def regulariser_study(data, args, state: dict, save) -> dict:
 
 def markdown(result: dict) -> str:
     cs, rs = result["complexity"], result["regulariser"]
-    lines = [f"Complexity study: {cs['models']} models on digits (axes: {', '.join(cs['axes'])}), Kendall τ of each "
-             "measure against the generalisation gap (test − train cross-entropy).", "",
+    reached = sum(m["reached_target"] for m in result["models"])
+    lines = [f"Complexity study: {cs['models']} models on digits (axes: {', '.join(cs['axes'])}; {reached} reached "
+             f"training cross-entropy 0.01 within {result['settings']['max_epochs']} epochs), Kendall τ of each "
+             "measure against the generalisation gap (test − train cross-entropy). Wall time of the whole benchmark: "
+             f"{result['seconds_total'] / 60:.1f} min.", "",
              "| measure | τ overall | Ψ (granulated) | " + " | ".join(f"ψ {a}" for a in cs["axes"]) + " |",
              "|---|---|---|" + "---|" * len(cs["axes"])]
     f = lambda v: "n/a" if v is None else f"{v:+.3f}"  # noqa: E731
     for m, t in cs["taus"].items():
         lines.append(f"| {m} | {f(t['tau'])} | {f(t['psi'])} | " +
                      " | ".join(f(t["per_axis"][a]) for a in cs["axes"]) + " |")
-    lines += ["", f"SRR regulariser ({rs['model']}, {rs['epochs']} epochs, Adam lr {rs['lr']}, batch {rs['batch']}, "
+    m = rs["model"]
+    lines += ["", f"SRR regulariser ({m['name']}, width {m['width']}, depth {m['depth']}, {m['heads']} heads; "
+                  f"{rs['epochs']} epochs, Adam lr {rs['lr']}, batch {rs['batch']}, "
                   f"layer {rs['layer']}): test accuracy over seeds", "", "| c | mean | std | runs |", "|---|---|---|---|"]
     for c, s in rs["accuracy"].items():
         lines.append(f"| {c} | {s['mean']:.4f} | {s['std']:.4f} | {', '.join(f'{v:.4f}' for v in s['runs'])} |")
@@ -177,7 +182,8 @@ def main(argv=None) -> int:
     state["complexity"] = complexity_study(data, args, state, save)
     state["regulariser"] = regulariser_study(data, args, state, save)
     state["settings"] = {k: v for k, v in vars(args).items() if k != "out"}
-    state["seconds_this_run"] = time.perf_counter() - start
+    state["seconds_total"] = state.pop("seconds_this_run", 0.0) + state.get("seconds_total", 0.0) + (
+        time.perf_counter() - start)  # wall time summed over resumed runs
     save()
     atomic_write_text(out.with_suffix(".md"), markdown(state))
     t, acc = state["complexity"]["taus"], state["regulariser"]["accuracy"]
