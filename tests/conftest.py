@@ -18,3 +18,12 @@ def mnist_dir():
     if not (d / "t10k-images-idx3-ubyte.gz").is_file():
         pytest.skip(f"the shared MNIST test set is not at {d}")
     return d
+
+
+@pytest.fixture
+def one_thread():
+    """Run a test on one intra-op thread (small models on a shared, busy CPU run far faster so); restored after."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -11,6 +11,8 @@ from srr.analysis.ansatz import (ansatz_statistics, feature_ansatz, gradient_mom
                                  tight_frame_statistics)
 from srr.cli import main
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 
 def test_linear_model_agop_is_wtw_and_a_perfect_frame():
     model = srr.create_model("mlp_nano", depth=0)  # f(x) = W vec(x): ∂f_c/∂p = e_c, so G = Σ_c e_c e_cᵀ = I

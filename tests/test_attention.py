@@ -10,6 +10,8 @@ from srr.analysis.attention import attention_summary, cls_attention, upsample_ma
 from srr.cli import main
 from srr.errors import ConfigError
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 TINY = dict(dim=16, depth=2, heads=2)
 
 

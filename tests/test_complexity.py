@@ -10,6 +10,8 @@ from srr.analysis.complexity import (granulated_tau, inverse_margin, kendall_tau
                                      path_norm, sharpness, srr_measure, srr_penalty, without_layernorm)
 from srr.measures import coding_rate, subspace_compression
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 TINY = dict(dim=16, depth=2, heads=2)
 
 

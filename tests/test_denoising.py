@@ -9,6 +9,8 @@ from srr.analysis.denoising import aot_step, crate_layers, denoising_curves, snr
 from srr.cli import main
 from srr.data import token_sets
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 
 def test_snr_of_a_known_split_and_of_noise_free_tokens():
     z, labels, bases, signal = token_sets(batch=2, tokens=16, k=2, d=8, rank=2, noise=0.0, seed=1)

@@ -11,6 +11,8 @@ import srr
 from srr.cli import main
 from srr.io import append_jsonl, atomic_write_json
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 VOID = {"meta", "img", "br", "hr", "link", "input"}
 
 
@@ -68,14 +70,6 @@ def fake_run(run_dir, name, **args):
         append_jsonl(run_dir / "metrics.jsonl", {"epoch": epoch, "train_loss": 2.0 / epoch, "test_loss": 2.1 / epoch,
                                                  "test_accuracy": 0.3 * epoch, "seconds": float(epoch)})
     atomic_write_json(run_dir / "summary.json", {"test_accuracy": 0.9, "epochs": 3, "config": {"seed": 0}})
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def test_report_of_a_crate_run(tmp_path, capsys):
