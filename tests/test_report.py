@@ -85,6 +85,9 @@ def test_report_of_a_crate_run(tmp_path, capsys):
     assert main(argv) == 0  # a second run reuses what the folder holds
     assert (run_dir / "ansatz" / "ansatz.json").stat().st_mtime_ns == stamp
     assert "test image 3" in (run_dir / "report.html").read_text()
+    assert main(argv[:-1] + ["5"]) == 0  # another image: the attention maps are recomputed, the ansatz is not
+    assert "test image 5" in (run_dir / "report.html").read_text()
+    assert (run_dir / "ansatz" / "ansatz.json").stat().st_mtime_ns == stamp
 
 
 def test_report_of_an_mlp_run_says_what_it_leaves_out(tmp_path, capsys):

@@ -48,11 +48,16 @@ def run(args) -> int:
     else:
         skipped.append("training curves (no metrics.jsonl)")
 
-    def cached(sub: str, file: str, compute):
+    def cached(sub: str, file: str, compute, valid=lambda rep: True):
+        """The analysis in ``RUN_DIR/sub`` if it is there (readable and ``valid``), else computed and written."""
         path = run_dir / sub / file
-        if args.refresh or not path.is_file():
-            compute(run_dir / sub)
-        return json.loads(path.read_text(encoding="utf-8")), run_dir / sub
+        try:
+            rep = None if args.refresh else json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            rep = None
+        if rep is None or not valid(rep):
+            rep = compute(run_dir / sub)
+        return rep, run_dir / sub
 
     if hasattr(model, "trace") and hasattr(model, "subspaces"):
         rep, folder = cached("analysis", "layers.json", lambda out: analyze.produce(
@@ -62,7 +67,7 @@ def run(args) -> int:
         skipped.append(f"layer statistics ({name} has no trace/subspaces)")
     if hasattr(model, "attention_maps"):
         rep, folder = cached("attention", "attention.json", lambda out: attention.produce(
-            model, f"{name} (trained)", data, args.index, out))
+            model, f"{name} (trained)", data, args.index, out), lambda rep: rep.get("index") == args.index)
         sections.append(("Attention maps (CLS token)", SECTIONS["attention"](
             rep, folder / "attention_grid.png", folder / "attention_overlay.png")))
     else:
