@@ -87,7 +87,7 @@ def _layers_section(rep: dict, png: Path) -> str:
 def _attention_section(rep: dict, grid: Path, overlay: Path) -> str:
     rows = [[r["layer"], r["head"], r["patch_mass"], r["entropy"], str(tuple(r["peak"]))] for r in rep["heads"]]
     note = (f"{rep['convention']}; test image {rep['index']} (label {rep['label']}). Entropy 1 = uniform over the "
-            "patches.")
+            "patches." + (f" Note: {rep['note']}." if rep.get("note") else ""))
     return (embed_png(overlay, "attention overlays") + embed_png(grid, "attention maps") +
             _table(["layer", "head", "CLS mass on patches", "entropy", "peak patch"], rows) +
             f'<p class="note">{html.escape(note)}</p>')

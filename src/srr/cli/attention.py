@@ -58,5 +58,7 @@ def produce(model, title: str, data, index: int, out, image_size: int | None = N
               "grid": list(maps.shape[-2:]), "patch": list(patch),
               "convention": "CLS row A[0, 1:] of softmax attention per layer and head, reshaped to the patch grid",
               "heads": attention_summary(maps)}
+    if getattr(model, "pool", None) == "mean":
+        report["note"] = "this model pools by the mean of all tokens: its CLS token does not reach the head"
     atomic_write_json(out / "attention.json", report)
     return report
