@@ -22,8 +22,8 @@ def mnist_dir():
 
 @pytest.fixture
 def one_thread():
-    """Run a test on one intra-op thread (small models on a shared, busy CPU run far faster so); restored after."""
-    threads = torch.get_num_threads()
+    """One torch thread for the test: small matrices run faster, and OpenMP cannot spin when the cores are shared."""
+    n = torch.get_num_threads()
     torch.set_num_threads(1)
     yield
-    torch.set_num_threads(threads)
+    torch.set_num_threads(n)

@@ -15,9 +15,10 @@ DEMO_SETTINGS = {"epochs": 80, "batch_size": 128, "lr": 2e-3, "weight_decay": 0.
 
 def add_arguments(p) -> None:
     from .options import add_set_argument
+    from .train_lm import add_lm_arguments
 
     p.add_argument("--model", help="registered model name (see `srr models`); default crate_nano")
-    p.add_argument("--data", help="data spec: digits, idx:DIR, synthetic[:k=4,...]; default digits")
+    p.add_argument("--data", help="data spec: digits, idx:DIR, synthetic[:k=4,...], text:FILE; default digits")
     p.add_argument("--out", help="output folder (default runs/MODEL-DATA)")
     p.add_argument("--epochs", type=int)
     p.add_argument("--batch-size", type=int)
@@ -30,6 +31,10 @@ def add_arguments(p) -> None:
     p.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: cuda if available)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_set_argument(p)
+    from .mcr2_options import add_mcr2_arguments
+
+    add_mcr2_arguments(p)
+    add_lm_arguments(p)
 
 
 def run(args) -> int:
@@ -40,7 +45,10 @@ def run(args) -> int:
     from ..models import create_model
     from ..training import TrainConfig, train
     from .options import parse_overrides
+    from .train_lm import run_lm, wants_lm
 
+    if wants_lm(args):
+        return run_lm(args)
     model_name, spec = args.model or DEMO_MODEL, args.data or DEMO_DATA
     settings = dict(DEMO_SETTINGS)
     given = {"epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr, "weight_decay": args.weight_decay,
@@ -54,8 +62,13 @@ def run(args) -> int:
     overrides = {**(DEMO_OVERRIDES if demo else {}), **data.model_overrides(), **parse_overrides(args.set)}
     model = create_model(model_name, **overrides)
     out = args.out or f"runs/{model_name}-{re.sub(r'[^A-Za-z0-9_.-]+', '_', spec)}"
-    config = TrainConfig(seed=args.seed, device=args.device, **settings)
-    summary = train(model, data, config, out, progress=not args.no_progress)
+    if args.loss == "mcr2":
+        from .mcr2_options import run_mcr2
+
+        summary = run_mcr2(args, model, data, settings, out)
+    else:
+        config = TrainConfig(seed=args.seed, device=args.device, **settings)
+        summary = train(model, data, config, out, progress=not args.no_progress)
     print(f"{model_name} on {spec}: test accuracy {summary['test_accuracy']:.4f} "
           f"({summary['parameters']:,} parameters, {summary['seconds']:.1f} s) -> {out}")
     return 0
