@@ -7,8 +7,8 @@ Tokens come from a noisy mixture of K low-rank Gaussians (:func:`srr.data.token_
 
 — infinite (and flagged ``noise_free``) when the off-subspace energy is below 1e-12 of the on-subspace energy.
 
-Layers, all with the subspaces set to the true ones (``qkv.weight`` rows of head k = U_kᵀ, output matrix
-[U_1 … U_K], no bias; an MSSA module from :mod:`srr.operators.mssa` with ``dim_head`` = rank):
+Layers, all with the subspaces set to the true ones (``qkv.weight`` rows of head k = U_kᵀ, output through
+[U_1 … U_K] itself: :class:`~srr.operators.MSSA` with ``output="subspace"`` and ``dim_head`` = rank):
 
 * **AoT** (REFERENCE §5, tokens in rows): ``Z ← Z + η Σ_k softmax(β W_k W_kᵀ) W_k U_kᵀ`` with ``W_k = Z U_k``, no
   LayerNorm (it would rescale the SNR away); β = 1 is the formula of §5, MSSA's √p scaling is β = p^-½.
@@ -17,7 +17,8 @@ Layers, all with the subspaces set to the true ones (``qkv.weight`` rows of head
   that carry noise are cut: the theorem's growth per layer is (1 + ητ). We print it next to the measured ratio.
   τ must exceed the uniform weight 1/N to cut anything (a head's attention from a token with zero coordinates in
   that head is uniform).
-* **AoT with LayerNorm** (the trainable form ``Z + η·MSSA(LN(Z))``, LN without affine parameters).
+* **AoT with LayerNorm**: the registry's layer (:class:`~srr.models.aot.AoTTransformer`, ``Z + η·MSSA(LN(Z))``,
+  MSSA's softmax scale p^-½, the LayerNorm at its initial affine parameters 1 and 0).
 * **CRATE** (the authors' layer, :class:`~srr.models.crate.CRATETransformer`): pre-norm MSSA with the true U, then
   ISTA with the dictionary D = I (so the step is the non-negative soft threshold ReLU(x − ηλ)).
 
@@ -35,7 +36,7 @@ from ..errors import ConfigError
 from ..measures import compressed_rate, subspace_compression
 from ..operators import MSSA
 
-__all__ = ["snr", "true_mssa", "aot_step", "crate_layers", "denoising_curves", "plot_denoising", "NOISE_FREE"]
+__all__ = ["snr", "true_mssa", "aot_step", "crate_layers", "aot_layers", "denoising_curves", "plot_denoising", "NOISE_FREE"]
 
 NOISE_FREE = 1e-12
 
@@ -59,18 +60,20 @@ def snr(z: Tensor, labels: Tensor, bases: list[Tensor]) -> dict:
             "noise_free": bool(free)}
 
 
-def true_mssa(bases: list[Tensor]) -> MSSA:
-    """An MSSA whose heads project on the given orthonormal bases (d, p) and whose output matrix is [U_1 … U_K]."""
+def _set_true(op: MSSA, bases: list[Tensor]) -> MSSA:
+    with torch.no_grad():
+        op.qkv.weight.copy_(torch.cat(bases, dim=1).T)  # rows of head k: U_kᵀ
+    return op.eval()
+
+
+def true_mssa(bases: list[Tensor], step: float = 1.0) -> MSSA:
+    """An MSSA (``output="subspace"``) whose heads project on the orthonormal bases (d, p) and whose output is
+    ``step · A [U_1 … U_K]ᵀ``."""
     ranks = {u.shape[1] for u in bases}
     if len(ranks) != 1:
         raise ConfigError(f"MSSA heads need one width; the subspace ranks are {sorted(ranks)}")
     d, p = bases[0].shape
-    op = MSSA(d, heads=len(bases), dim_head=p, out_bias=False)
-    with torch.no_grad():
-        cat = torch.cat(bases, dim=1)  # (d, K·p)
-        op.qkv.weight.copy_(cat.T)
-        op.to_out[0].weight.copy_(cat)
-    return op.eval()
+    return _set_true(MSSA(d, heads=len(bases), dim_head=p, output="subspace", step=step), bases)
 
 
 @torch.no_grad()
@@ -81,22 +84,33 @@ def aot_step(z: Tensor, op: MSSA, eta: float, beta: float = 1.0, tau: float | No
     if tau is not None:
         attn = attn * (attn >= tau)
     mixed = (attn @ w).transpose(1, 2).reshape(z.shape[0], z.shape[1], -1)
-    return z + eta * op.to_out(mixed)
+    return z + eta * (mixed @ op.qkv.weight)  # A [U_1 … U_K]ᵀ
 
 
 def crate_layers(bases: list[Tensor], depth: int, step_size: float = 0.1, lambd: float = 0.1):
-    """A :class:`CRATETransformer` of ``depth`` layers with the true subspaces in MSSA and D = I in ISTA."""
+    """A :class:`CRATETransformer` of ``depth`` layers with the true subspaces in MSSA (``to_out`` = [U_1 … U_K],
+    no bias) and D = I in ISTA."""
     from ..models.crate import CRATETransformer
 
     d, p = bases[0].shape
     net = CRATETransformer(d, depth, len(bases), p, step_size=step_size, lambd=lambd)
-    ref = true_mssa(bases)
     with torch.no_grad():
         for attn, ista in net.layers:
-            attn.fn.load_state_dict(ref.state_dict(), strict=False)
-            if attn.fn.to_out[0].bias is not None:
-                attn.fn.to_out[0].bias.zero_()
+            _set_true(attn.fn, bases)
+            attn.fn.to_out[0].weight.copy_(torch.cat(bases, dim=1))
+            attn.fn.to_out[0].bias.zero_()
             ista.fn.weight.copy_(torch.eye(d))
+    return net.eval()
+
+
+def aot_layers(bases: list[Tensor], depth: int, eta: float):
+    """The registry's :class:`AoTTransformer` (``x + η·MSSA(LN(x))``, output through U) with the true subspaces."""
+    from ..models.aot import AoTTransformer
+
+    d, p = bases[0].shape
+    net = AoTTransformer(d, depth, len(bases), p, attn_output="subspace", step=eta)
+    for (attn,) in net.layers:
+        _set_true(attn.fn, bases)
     return net.eval()
 
 
@@ -120,10 +134,11 @@ def denoising_curves(z: Tensor, labels: Tensor, bases: list[Tensor], depth: int 
     op = true_mssa(bases)
     u = torch.stack(bases)  # (K, d, p)
     crate = crate_layers(bases, depth)
+    aot = aot_layers(bases, depth, eta)
     steps = {
         "aot_softmax": lambda x, ell: aot_step(x, op, eta, beta),
         "aot_threshold": lambda x, ell: aot_step(x, op, eta, beta, tau),
-        "aot_layernorm": lambda x, ell: x + eta * op(torch.nn.functional.layer_norm(x, x.shape[-1:])),
+        "aot_layernorm": lambda x, ell: x + aot.layers[ell][0](x),
         "crate": lambda x, ell: crate.layers[ell][1](crate.layers[ell][0](x) + x),
     }
     curves = {}
