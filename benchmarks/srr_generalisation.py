@@ -1,7 +1,7 @@
 """Sparse rate reduction as a complexity measure and as a regulariser (REFERENCE §8), on the embedded digits.
 
-1. Complexity study: a full grid of small CRATE-family models (the §8 compression-step variants when they are
-   registered, else CRATE with depth and ISTA step size as extra axes; width, learning rate and batch size always),
+1. Complexity study: a full grid of 32 small CRATE-family models (``--grid variants``: the four §8 compression-step
+   variants; ``--grid crate``: CRATE with depth and ISTA step size as axes; width, learning rate and batch always),
    each trained with Adam (constant learning rate, no augmentation) until the training cross-entropy reaches 0.01
    or ``--max-epochs``. For each: the generalisation gap (test loss − training loss at that point), μ_SRR on 512
    training images (LayerNorm removed, γ = 1 i.e. ε = √(p/N), λ = 0.1; and with LayerNorm kept), and the baselines
@@ -9,9 +9,9 @@
 2. Regulariser: the same model trained with and without ``c · (R^c − R)`` of one layer (gradient to that layer only),
    same epochs, batch and learning rate; test accuracy over seeds.
 
-Results go to ``benchmarks/results/srr_generalisation.json`` (written after every model: an interrupted run resumes)
+Results go to ``benchmarks/results/srr_generalisation_GRID.json`` (written after every model: an interrupted run resumes)
 and ``.md``; one line of figures is printed at the end. Usage:
-``PYTHONPATH=src python benchmarks/srr_generalisation.py [--max-epochs 30] [--seeds 3] [--quick]``.
+``PYTHONPATH=src python benchmarks/srr_generalisation.py [--grid variants|crate] [--max-epochs 60] [--seeds 3]``.
 """
 from __future__ import annotations
 
@@ -39,11 +39,14 @@ VARIANTS = ["crate", "crate_c", "crate_n", "crate_t"]
 MEASURES = ["mu_srr", "mu_srr_ln_kept", "param_norm", "path_norm", "sharpness", "inverse_margin"]
 
 
-def grid(quick: bool) -> tuple[list[str], list[dict]]:
-    """Axes and the list of configurations (full factorial)."""
+def grid(kind: str, quick: bool) -> tuple[list[str], list[dict]]:
+    """Axes and the list of configurations (full factorial): ``variants`` (the §8 variants × width × lr × batch) or
+    ``crate`` (CRATE only: depth × ISTA step size × width × lr × batch)."""
     variants = [v for v in VARIANTS if f"{v}_nano" in srr.list_models()]
     axes = {"width": [32, 64], "lr": [2e-3, 5e-3], "batch": [32, 128]}
-    if len(variants) > 1:
+    if kind == "variants":
+        if len(variants) < 2:
+            raise SystemExit("the §8 variants (crate_c_nano, ...) are not registered: use --grid crate")
         axes = {"variant": variants, **axes}
     else:
         axes = {"depth": [2, 3], "step_size": [0.1, 0.3], **axes}
@@ -98,7 +101,7 @@ def measure(model, data) -> dict:
 
 
 def complexity_study(data, args, state: dict, save) -> dict:
-    axes, configs = grid(args.quick)
+    axes, configs = grid(args.grid, args.quick)
     done = {json.dumps(r["config"], sort_keys=True): r for r in state.get("models", [])}
     rows = []
     for cfg in tqdm(configs, desc="complexity grid", unit="model"):
@@ -163,6 +166,8 @@ def markdown(result: dict) -> str:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--grid", choices=["variants", "crate"], default="variants",
+                   help="the §8 variants x width x lr x batch (default), or CRATE x depth x step size x width x lr x batch")
     p.add_argument("--max-epochs", type=int, default=60)
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--reg", type=float, nargs="*", default=[1e-3, 1e-2], help="regulariser weights c tried")
@@ -171,8 +176,9 @@ def main(argv=None) -> int:
     p.add_argument("--quick", action="store_true", help="a few models only (a smoke test)")
     p.add_argument("--threads", type=int, default=1,
                    help="torch intra-op threads (default 1: small models on a shared CPU run far faster so)")
-    p.add_argument("--out", default=str(RESULTS / "srr_generalisation.json"))
+    p.add_argument("--out", help="results file (default benchmarks/results/srr_generalisation_GRID.json)")
     args = p.parse_args(argv)
+    args.out = args.out or str(RESULTS / f"srr_generalisation_{args.grid}.json")
     torch.set_num_threads(args.threads)
     out = Path(args.out)
     state = json.loads(out.read_text()) if out.is_file() else {}
