@@ -6,11 +6,9 @@ HELP = "layer-by-layer compression R^c and sparsity, trained vs random initialis
 
 
 def add_arguments(p) -> None:
-    from .options import add_set_argument
+    from .options import add_set_argument, add_source_arguments
 
-    p.add_argument("source", metavar="DIR_OR_MODEL", help="a saved model folder, or a registered model name")
-    p.add_argument("--data", help="data spec (default: the data the model was trained on, else digits)")
-    p.add_argument("--out", help="output folder (default DIR/analysis)")
+    add_source_arguments(p, "analysis")
     p.add_argument("--samples", type=int, default=512, help="number of test images measured (default 512)")
     p.add_argument("--eps", type=float, default=0.1, help="ε (not ε²) of the compression; default 0.1")
     p.add_argument("--seed", type=int, default=0, help="seed of the random copy")

@@ -6,11 +6,9 @@ HELP = "feature ansatz and tight-frame statistics per linear map, at initialisat
 
 
 def add_arguments(p) -> None:
-    from .options import add_set_argument
+    from .options import add_set_argument, add_source_arguments
 
-    p.add_argument("source", metavar="DIR_OR_MODEL", help="a saved model folder, or a registered model name")
-    p.add_argument("--data", help="data spec (default: the data the model was trained on, else digits)")
-    p.add_argument("--out", help="output folder (default DIR/ansatz)")
+    add_source_arguments(p, "ansatz")
     p.add_argument("--samples", type=int, default=1000, help="training images for the AGOP (default 1000)")
     p.add_argument("--alphas", default="0.25,0.5,0.75,1", help="powers α of the AGOP swept (default 0.25,0.5,0.75,1)")
     p.add_argument("--remove-init", action="store_true", help="use W − W0 (initial weights removed) in WᵀW")

@@ -6,12 +6,10 @@ HELP = "CLS attention maps of one test image per layer and head (grid, overlay o
 
 
 def add_arguments(p) -> None:
-    from .options import add_set_argument
+    from .options import add_set_argument, add_source_arguments
 
-    p.add_argument("source", metavar="DIR_OR_MODEL", help="a saved model folder, or a registered model name")
-    p.add_argument("--data", help="data spec (default: the data the model was trained on, else digits)")
+    add_source_arguments(p, "attention")
     p.add_argument("--index", type=int, default=0, help="index of the test image (default 0)")
-    p.add_argument("--out", help="output folder (default DIR/attention)")
     p.add_argument("--image-size", type=int,
                    help="resize the image (bicubic) to this size first; positions are interpolated to match")
     p.add_argument("--seed", type=int, default=0, help="seed of a model built from a name")

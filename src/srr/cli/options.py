@@ -74,3 +74,10 @@ def initial_copy(source: str, name: str, model_args: dict, seed: int):
             pass
     torch.manual_seed(seed)
     return create_model(name, **model_args), how
+
+
+def add_source_arguments(parser, subdir: str) -> None:
+    """``DIR_OR_MODEL``, ``--data`` and ``--out`` of the analysis commands (see :func:`load_source`)."""
+    parser.add_argument("source", metavar="DIR_OR_MODEL", help="a saved model folder, or a registered model name")
+    parser.add_argument("--data", help="data spec (default: the data the model was trained on, else digits)")
+    parser.add_argument("--out", help=f"output folder (default DIR/{subdir})")
