@@ -50,6 +50,19 @@ class LabelledData:
     def image_size(self) -> tuple[int, int]:
         return tuple(self.x_train.shape[2:])
 
+    @property
+    def train_set(self):
+        """The training split as a batch-fetching :class:`~srr.data.images.TensorImages` dataset."""
+        from .images import TensorImages
+
+        return TensorImages(self.x_train, self.y_train)
+
+    @property
+    def test_set(self):
+        from .images import TensorImages
+
+        return TensorImages(self.x_test, self.y_test)
+
     def model_overrides(self) -> dict:
         """The ``create_model`` overrides that make a model fit this data."""
         h, w = self.image_size
