@@ -9,7 +9,8 @@ import torch
 from srr.cli import main
 from srr.data import ByteTokenizer, load_data, load_text
 from srr.errors import DataError, DataFileNotFoundError
-from srr.training.lm import evaluate_lm, lm_parameter_groups
+from srr.training import parameter_groups
+from srr.training.lm import evaluate_lm
 
 TINY_LM = ["--model", "crate_gpt_nano", "--set", "dim=32", "--set", "depth=2", "--set", "heads=2", "--set",
            "context=32", "--context", "32", "--batch-size", "8", "--steps", "40", "--eval-interval", "20",
@@ -116,7 +117,7 @@ def test_parameter_groups_do_not_decay_tost_statistics():
     import srr
 
     model = srr.create_model("tost_gpt_nano", dim=16, depth=1, heads=2, context=8, layer_scale=1e-5)
-    decay, no_decay = lm_parameter_groups(model, 0.1)
+    decay, no_decay = parameter_groups(model, 0.1)
     names = {id(p): n for n, p in model.named_parameters()}
     assert {names[id(p)] for p in no_decay["params"]} >= {"blocks.0.attn.temp", "blocks.0.attn.denom_bias",
                                                          "blocks.0.gamma1"}

@@ -28,10 +28,7 @@ from ..models import count_parameters, save_pretrained
 from .schedule import parameter_groups, warmup_cosine
 from .trainer import pick_device
 
-__all__ = ["LMConfig", "train_lm", "evaluate_lm", "random_windows", "lm_parameter_groups"]
-
-# Parameters that are statistics or gains rather than weights: never weight-decayed (ToST's τ, position bias, γ).
-_NO_DECAY_SUFFIXES = (".temp", ".denom_bias", ".gamma1", ".gamma2")
+__all__ = ["LMConfig", "train_lm", "evaluate_lm", "random_windows"]
 
 
 @dataclass
@@ -58,15 +55,6 @@ class LMConfig:
             raise ConfigError(f"context must be positive, got {self.context}")
         if self.warmup_steps is not None and self.warmup_steps < 0:
             raise ConfigError(f"warm-up steps must be >= 0, got {self.warmup_steps}")
-
-
-def lm_parameter_groups(model: nn.Module, weight_decay: float) -> list[dict]:
-    """:func:`parameter_groups`, with ToST's temperature and position bias and LayerScale gains also undecayed."""
-    groups = parameter_groups(model, weight_decay)
-    keep = {id(p) for n, p in model.named_parameters() if n.endswith(_NO_DECAY_SUFFIXES)}
-    groups[1]["params"] += [p for p in groups[0]["params"] if id(p) in keep]
-    groups[0]["params"] = [p for p in groups[0]["params"] if id(p) not in keep]
-    return groups
 
 
 def random_windows(tokens: Tensor, batch_size: int, context: int, generator: torch.Generator) -> tuple[Tensor, Tensor]:
@@ -126,7 +114,7 @@ def train_lm(model: nn.Module, data: TextData, config: LMConfig, out_dir: str | 
         (out / "metrics.jsonl").unlink()
     model.to(device).train()
     warmup = config.warmup_steps if config.warmup_steps is not None else max(1, config.steps // 20)
-    optimizer = torch.optim.AdamW(lm_parameter_groups(model, config.weight_decay), lr=config.lr, betas=(0.9, 0.95))
+    optimizer = torch.optim.AdamW(parameter_groups(model, config.weight_decay), lr=config.lr, betas=(0.9, 0.95))
     scheduler = warmup_cosine(optimizer, config.steps, warmup, config.min_lr_ratio)
     g = torch.Generator().manual_seed(config.seed)
     history, train_seconds, eval_seconds, running = [], 0.0, 0.0, []

@@ -31,15 +31,19 @@ def warmup_cosine(optimizer: torch.optim.Optimizer, total_steps: int, warmup_ste
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
+# Parameters that are gains, temperatures or biases whatever their shape (ToST's τ and position bias, LayerScale).
+NO_DECAY_SUFFIXES = ("pos_embedding", "cls_token", ".temp", ".denom_bias", ".gamma1", ".gamma2")
+
+
 def parameter_groups(model: nn.Module, weight_decay: float) -> list[dict]:
     """Two groups: weight decay on matrices; none on norms, biases, embeddings (``nn.Embedding`` tables, positional
-    embeddings) and CLS tokens."""
+    embeddings), CLS tokens, ToST's temperature and position bias, and LayerScale gains."""
     embedding = {id(m.weight) for m in model.modules() if isinstance(m, nn.Embedding)}
     decay, no_decay = [], []
     for name, p in model.named_parameters():
         if not p.requires_grad:
             continue
-        skip = (p.dim() <= 1 or name.endswith(("pos_embedding", "cls_token")) or id(p) in embedding
+        skip = (p.dim() <= 1 or name.endswith(NO_DECAY_SUFFIXES) or id(p) in embedding
                 or "norm" in name.split(".")[-2:-1])
         (no_decay if skip else decay).append(p)
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
