@@ -44,7 +44,8 @@ CASES = [
     ("data-source-takes-no-argument", TRAIN + " --data digits:big", r"'digits' takes no argument"),
     ("unknown-device-generate", "generate {lm_ok} --device tpu9", r"unknown device 'tpu9'"),
     # shapes, sizes, channels and types that do not fit the model
-    ("image-size-mismatch", TRAIN + " --set image_size=16", r"expects images of shape \(batch, 1, 16, 16\), got"),
+    ("image-size-mismatch", TRAIN + " --set image_size=9 --set patch_size=3",
+     r"expects images of shape \(batch, 1, 9, 9\), got \(2, 1, 8, 8\) \(other sizes divisible by the patch"),
     ("channel-mismatch", TRAIN + " --set channels=3", r"expects images of shape \(batch, 3, 8, 8\)"),
     ("patch-does-not-divide", TRAIN + " --set patch_size=3", r"image size 8x8 is not divisible by the patch size"),
     ("vectors-into-image-model", TRAIN + " --data synthetic", r"image size 1x32 is not divisible"),
@@ -161,11 +162,31 @@ CASES = [
     ("eps-zero", ANALYZE + " crate_nano --eps 0", r"eps must be a finite positive number"),
     ("mcr2-eps-zero", TRAIN + " --loss mcr2 --eps 0", r"eps must be a finite positive number"),
     ("zero-layers", REDUNET + " --layers 0", r"--layers, --eta, .* must be positive"),
+    # the instruments
+    ("ansatz-unknown-model", "ansatz crate_nanoo --no-progress", r"unknown model 'crate_nanoo'"),
+    ("ansatz-alphas-not-numbers", "ansatz {model_ok} --alphas abc", r"--alphas must be comma-separated numbers"),
+    ("ansatz-mismatched-checkpoint", "ansatz {model_shapes} --no-progress --out {out}", r"does not fit crate_nano"),
+    ("ansatz-other-data", "ansatz {model_ok} --data synthetic --no-progress --out {out}", r"expects images of shape"),
+    ("attention-index-out-of-range", "attention {model_ok} --index 100000 --out {out}", r"--index must be in \[0, 359\)"),
+    ("attention-image-size-zero", "attention {model_ok} --image-size 0 --out {out}", r"--image-size must be positive"),
+    ("attention-image-size-odd", "attention {model_ok} --image-size 7 --out {out}", r"other sizes divisible by the patch"),
+    ("report-not-a-run", "report {root}/absent", r"run folder not found"),
+    ("report-samples-zero", "report {model_ok} --samples 0 --out {out}/r.html", r"--samples and --ansatz-samples must"),
+    ("report-index-negative", "report {model_ok} --index -5 --out {out}/r.html", r"--index must be in \[0, 359\)"),
+    ("synthetic-no-subspaces", "synthetic --k 0 --out {out}", r"--k, --d, --rank, --tokens and --sets must be positive"),
+    ("synthetic-no-tokens", "synthetic --tokens 0 --out {out}", r"--k, --d, --rank, --tokens and --sets must be positive"),
+    ("synthetic-rank-beyond-d", "synthetic --rank 100 --out {out}", r"invalid mixture"),
+    ("synthetic-eta-nan", "synthetic --eta nan --out {out}", r"--noise, --eta, --tau and --beta must be finite"),
+    ("synthetic-depth-zero", "synthetic --depth 0 --out {out}", r"need depth >= 1"),
     # output folders that cannot be written (as root too: a path below a regular file)
     ("out-below-a-file", TRAIN + " --out {file}/run", r"cannot write to output directory .*file/run"),
     ("out-is-a-file", TRAIN + " --out {file}", r"cannot write to output directory"),
     ("redunet-out-below-a-file", REDUNET + " --out {file}/r", r"cannot write to output directory"),
     ("analyze-out-below-a-file", ANALYZE + " {model_ok} --out {file}/a", r"cannot write to output directory"),
+    ("ansatz-out-below-a-file", "ansatz {model_ok} --no-progress --out {file}/a", r"cannot write to output directory"),
+    ("attention-out-below-a-file", "attention {model_ok} --out {file}/a", r"cannot write to output directory"),
+    ("report-out-below-a-file", "report {model_ok} --out {file}/r.html", r"cannot write to output directory"),
+    ("synthetic-out-below-a-file", "synthetic --out {file}/s", r"cannot write to output directory"),
 ]
 
 

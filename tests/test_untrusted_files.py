@@ -114,6 +114,16 @@ def poison_generate(c):
     return c.command("generate", c.tmp / "lm", "--tokens", "2")
 
 
+def poison_report(c):
+    (c.copy("run") / "model.safetensors").write_bytes(c.data)
+    return c.command("report", c.tmp / "run", "--out", c.tmp / "r.html")
+
+
+def poison_attention(c):
+    (c.copy("model") / "model.safetensors").write_bytes(c.data)
+    return c.command("attention", c.tmp / "model", "--out", c.tmp / "a")
+
+
 def poison_config_json(c):
     (c.copy("model") / "config.json").write_bytes(c.data)
     return c.command("analyze", c.tmp / "model", "--samples", "4", "--out", c.tmp / "a")
@@ -204,6 +214,8 @@ EXPECT = {
     "from_pretrained": r"model.safetensors is not a readable safetensors file",
     "analyze": r"model.safetensors is not a readable safetensors file",
     "generate": r"model.safetensors is not a readable safetensors file",
+    "report": r"model.safetensors is not a readable safetensors file",
+    "attention": r"model.safetensors is not a readable safetensors file",
     "config_json": r"config.json is not valid JSON",
     "init": r"weights.pt is not a readable safetensors file",
     "resume_state": r"state.pt holds more than tensors and plain data.*refused, since loading it could run code",
