@@ -61,6 +61,8 @@ CASES = [
     # labels out of range
     ("labels-beyond-classifier", TRAIN + " --set num_classes=5", r"labels up to 9 but the model has 5 outputs"),
     ("negative-labels-in-file", TRAIN + " --data idx:{idx_negative_labels}", r"labels outside \[0, 10\)"),
+    ("cifar-labels-out-of-range", TRAIN + " --data cifar10:{cifar_labels}", r"train labels outside \[0, 10\)"),
+    ("npz-negative-labels", TRAIN + " --data npz:{npz_negative_labels}", r"train labels outside \[0, 3\)"),
     # empty data sets
     ("empty-idx-file", TRAIN + " --data idx:{idx_empty}", r"the train split is empty"),
     ("idx-folder-without-files", TRAIN + " --data idx:{idx_none}", r"holds no train-/t10k-"),
@@ -70,7 +72,10 @@ CASES = [
     ("text-too-short", LM + " --data text:{text_short}", r"holds 3 byte\(s\): too short"),
     ("text-is-a-folder", LM + " --data text:{text_folder}", r"is a folder; text:PATH needs a plain text file"),
     ("text-missing", LM + " --data text:{root}/absent.txt", r"text file not found"),
-    # truncated or corrupted files
+    ("cifar-empty-batch", TRAIN + " --data cifar10:{cifar_empty}", r"data_batch_1: the batch holds no images"),
+    ("folder-without-images", TRAIN + " --data folder:{folder_empty}", r"no training images"),
+    ("npz-empty-split", TRAIN + " --data npz:{npz_empty}", r"the train split is empty"),
+    # truncated or corrupted files of every format (text has none: any bytes are valid text); IDX, raw and gzip
     ("idx-truncated", TRAIN + " --data idx:{idx_truncated}", r"truncated or padded IDX data"),
     ("idx-padded", TRAIN + " --data idx:{idx_padded}", r"truncated or padded IDX data"),
     ("idx-truncated-header", TRAIN + " --data idx:{idx_header}", r"truncated IDX header"),
@@ -80,29 +85,27 @@ CASES = [
     ("idx-count-mismatch", TRAIN + " --data idx:{idx_count_mismatch}", r"do not match labels"),
     ("idx-labels-not-1d", TRAIN + " --data idx:{idx_labels_2d}", r"do not match labels of shape \(4, 5\)"),
     ("idx-labels-missing", TRAIN + " --data idx:{idx_no_labels}", r"found the t10k images but not the t10k labels"),
+    # CIFAR python batches
     ("cifar-truncated", TRAIN + " --data cifar10:{cifar_truncated}", r"test_batch: truncated or corrupt pickle"),
     ("cifar-garbage", TRAIN + " --data cifar10:{cifar_garbage}", r"data_batch_3: truncated or corrupt pickle"),
     ("cifar-not-a-dict", TRAIN + " --data cifar10:{cifar_list}", r"a CIFAR batch is a dict, found list"),
     ("cifar-wrong-shape", TRAIN + " --data cifar10:{cifar_shape}", r"'data' must be n x 3072 uint8"),
     ("cifar-file-missing", TRAIN + " --data cifar10:{cifar_missing}", r"lacks the cifar10 file\(s\) data_batch_4"),
-    ("cifar-labels-out-of-range", TRAIN + " --data cifar10:{cifar_labels}", r"train labels outside \[0, 10\)"),
-    ("cifar-empty-batch", TRAIN + " --data cifar10:{cifar_empty}", r"data_batch_1: the batch holds no images"),
     ("cifar100-files-missing", TRAIN + " --data cifar100:{cifar_truncated}", r"lacks the cifar100 file\(s\) train"),
+    # image folders
     ("folder-broken-png", TRAIN + " --data folder:{folder_broken_png}", r"b/3.png: cannot decode the image"),
     ("folder-not-an-image", TRAIN + " --data folder:{folder_not_png}", r"a/1.png: cannot decode the image"),
-    ("folder-without-images", TRAIN + " --data folder:{folder_empty}", r"no training images"),
     ("folder-val-class-unknown", TRAIN + " --data folder:{folder_split}", r"class folder\(s\) \['c'\] do not exist"),
     ("folder-size-zero", TRAIN + " --data folder:{folder_split},size=0", r"size must be positive"),
     ("folder-missing", TRAIN + " --data folder:{root}/absent", r"image folder not found"),
+    # npz
     ("npz-truncated", TRAIN + " --data npz:{npz_truncated}", r"not a readable .npz file"),
     ("npz-not-a-zip", TRAIN + " --data npz:{npz_not_zip}", r"not an .npz file"),
     ("npz-is-npy", TRAIN + " --data npz:{npz_npy}", r"array.npy: not an .npz file"),
     ("npz-object-array", TRAIN + " --data npz:{npz_object}", r"cannot read it without unpickling objects"),
     ("npz-arrays-missing", TRAIN + " --data npz:{npz_keys}", r"needs arrays 'x' and 'y'"),
-    ("npz-negative-labels", TRAIN + " --data npz:{npz_negative_labels}", r"train labels outside \[0, 3\)"),
     ("npz-float16", TRAIN + " --data npz:{npz_float16}", r"integers or float32/float64, found float16"),
     ("npz-shapes-differ", TRAIN + " --data npz:{npz_shapes}", r"differ in shape"),
-    ("npz-empty-split", TRAIN + " --data npz:{npz_empty}", r"the train split is empty"),
     ("npz-labels-2d", TRAIN + " --data npz:{npz_labels_2d}", r"labels must be a 1-D integer array"),
     ("npz-count-mismatch", TRAIN + " --data npz:{npz_count}", r"20 all images but 10 labels"),
     ("npz-five-dims", TRAIN + " --data npz:{npz_five_dims}", r"images must be \(n, H, W\)"),
