@@ -77,7 +77,7 @@ def logdet_i_plus(g: Tensor, scale: Tensor | float) -> Tensor:
     a = eye + scale * g
     chol, info = torch.linalg.cholesky_ex(a)
     out = 2.0 * torch.log(torch.diagonal(chol, dim1=-2, dim2=-1)).sum(-1)
-    _warn_if_imprecise(g, scale[..., 0, 0] if torch.is_tensor(scale) else scale)
+    _warn_if_imprecise(g, scale[..., 0, 0].detach() if torch.is_tensor(scale) else scale)
     if bool((info != 0).any()):
         # Recompute the whole batch from the eigenvalues, so no NaN from a failed factor reaches the backward pass.
         evals = torch.linalg.eigvalsh(0.5 * (g + g.mT)).clamp_min(0.0)
@@ -91,15 +91,17 @@ def logdet_i_plus(g: Tensor, scale: Tensor | float) -> Tensor:
 
 
 def _warn_if_imprecise(g: Tensor, scale) -> None:
-    """Warn when round-off in ``g`` (about ε_mach·tr g), magnified by ``scale``, exceeds 1: the result is then
-    dominated by round-off and only ``dtype=torch.float64`` gives a meaningful value."""
-    if g.dtype == torch.float64:
-        return
-    noise = torch.finfo(g.dtype).eps * torch.diagonal(g, dim1=-2, dim2=-1).sum(-1).abs() * scale
+    """Warn when round-off in ``g`` (about ε_mach·tr G), magnified by ``scale``, exceeds 1: the result may then be off
+    by about that much (the small eigenvalues of ``G`` are not resolved). In float32 and below,
+    ``dtype=torch.float64`` gives a meaningful value; in float64 the data's scale is too large for ε
+    (``scale·tr G = d‖Z‖²_F/(m ε²)`` does not change when Z and ε are rescaled together)."""
+    noise = torch.finfo(g.dtype).eps * torch.diagonal(g.detach(), dim1=-2, dim2=-1).sum(-1).abs() * scale
     if bool((noise > 1.0).any()):
+        advice = ("ε is too small for the data's scale to be resolved even in float64; expect an error of that order"
+                  if g.dtype == torch.float64 else "pass dtype=torch.float64 for an accurate value")
         warnings.warn(
             f"{g.dtype} round-off dominates this log-determinant (scale·ε_mach·tr G = {float(noise.max()):.3g} > 1); "
-            "pass dtype=torch.float64 for an accurate value",
+            + advice,
             RuntimeWarning,
             stacklevel=3,
         )
