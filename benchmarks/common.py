@@ -41,6 +41,18 @@ except (AttributeError, RuntimeError):  # pragma: no cover - other torch version
     pass
 
 
+def add_thread_option(parser) -> None:
+    """``--threads N``: intra-op threads (default: PyTorch's, one per core). On a shared, oversubscribed CPU every
+    parallel region waits for its slowest thread; one thread then gives steadier numbers."""
+    parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: PyTorch's)")
+
+
+def apply_threads(args) -> None:
+    if args.threads:
+        torch.set_num_threads(args.threads)
+        os.environ["OMP_NUM_THREADS"] = str(args.threads)  # inherited by the memory child processes
+
+
 def time_side_by_side(contenders: dict[str, Callable[[], object]], rounds: int, warmup: int = 2,
                       progress: bool = True) -> dict[str, dict]:
     """Alternate the contenders after ``warmup`` calls each; returns per contender the median and all times (s)."""

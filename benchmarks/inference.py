@@ -40,7 +40,9 @@ def main(argv=None) -> None:
     p.add_argument("--compile", action="store_true", help="also time torch.compile'd srr CRATE and ViT")
     p.add_argument("--no-memory", action="store_true")
     p.add_argument("--memory-child", nargs=3, metavar=("NAME", "BATCH", "COMPILE"), help=argparse.SUPPRESS)
+    common.add_thread_option(p)
     args = p.parse_args(argv)
+    common.apply_threads(args)
     if args.memory_child:
         name, n, comp = args.memory_child
         return memory_child(name, int(n), comp == "1")

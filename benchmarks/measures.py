@@ -45,7 +45,9 @@ def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--rounds", type=int, default=21)
     p.add_argument("--token-rounds", type=int, default=7)
+    common.add_thread_option(p)
     args = p.parse_args(argv)
+    common.apply_threads(args)
     try:
         from mcr2.primitives.coding_rate import DeltaR, R
     except ImportError:

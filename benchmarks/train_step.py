@@ -24,8 +24,8 @@ import common
 import contenders
 
 
-def make_step(model, x, y):
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
+def make_step(model, x, y, fused: bool = False):
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-4, fused=fused or None)
 
     def step():
         opt.zero_grad(set_to_none=True)
@@ -69,12 +69,12 @@ def batch(n, seed=1):
     return torch.randn(n, 3, 32, 32, generator=g), torch.randint(0, 10, (n,), generator=g)
 
 
-def memory_child(name: str, n: int, compile_: bool) -> None:
+def memory_child(name: str, n: int, compile_: bool, fused: bool) -> None:
     model = contenders.build(name)
     if compile_:
         model = contenders.compiled(model)
     x, y = batch(n)
-    step = make_step(model, x, y)
+    step = make_step(model, x, y, fused)
     before = common.rss_mb()
     for _ in range(3):
         step()
@@ -87,11 +87,15 @@ def main(argv=None) -> None:
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--compile", action="store_true", help="also time torch.compile'd srr CRATE and ViT")
     p.add_argument("--no-memory", action="store_true", help="skip the peak-memory child processes")
-    p.add_argument("--memory-child", nargs=3, metavar=("NAME", "BATCH", "COMPILE"), help=argparse.SUPPRESS)
+    p.add_argument("--fused-adamw", action="store_true",
+                   help="AdamW(fused=True) for every contender (default: plain AdamW, as srr's trainer)")
+    p.add_argument("--memory-child", nargs=4, metavar=("NAME", "BATCH", "COMPILE", "FUSED"), help=argparse.SUPPRESS)
+    common.add_thread_option(p)
     args = p.parse_args(argv)
+    common.apply_threads(args)
     if args.memory_child:
-        name, n, comp = args.memory_child
-        return memory_child(name, int(n), comp == "1")
+        name, n, comp, fused = args.memory_child
+        return memory_child(name, int(n), comp == "1", fused == "1")
 
     x, y = batch(args.batch)
     models = {n: contenders.build(n) for n in contenders.NAMES}
@@ -105,7 +109,7 @@ def main(argv=None) -> None:
     for key, base, _ in variants[3:]:
         flops[key] = flops[base]
     peak = common.matmul_peak()
-    steps = {key: make_step(models[key], x, y) for key, _, _ in variants}
+    steps = {key: make_step(models[key], x, y, args.fused_adamw) for key, _, _ in variants}
     times = common.time_side_by_side(steps, args.rounds, warmup=2)
     peak_after = common.matmul_peak()
     peak_gflops = max(peak, peak_after)
@@ -119,7 +123,8 @@ def main(argv=None) -> None:
             "parameters": sum(q.numel() for q in models[base].parameters()),
         }
         if not args.no_memory:
-            results[key]["memory"] = common.peak_memory_in_child(__file__, base, str(args.batch), "1" if comp else "0")
+            results[key]["memory"] = common.peak_memory_in_child(__file__, base, str(args.batch), "1" if comp else "0",
+                                                                "1" if args.fused_adamw else "0")
     ips = {k: v["images_per_s"] for k, v in results.items()}
     ratios = {"srr_crate/authors_crate": ips["srr_crate"] / ips["authors_crate"],
               "srr_crate/srr_vit": ips["srr_crate"] / ips["srr_vit"]}
@@ -128,7 +133,7 @@ def main(argv=None) -> None:
         ratios["srr_crate_compiled/srr_vit_compiled"] = ips["srr_crate_compiled"] / ips["srr_vit_compiled"]
     path = common.write_result("train_step", {
         "config": {**contenders.CONFIG, "batch": args.batch, "dim": 384, "depth": 12, "heads": 6,
-                   "vit": "vit_tiny: dim 192, depth 12, 3 heads, mlp_ratio 4", "optimizer": "AdamW (default, lr 1e-4)"},
+                   "vit": "vit_tiny: dim 192, depth 12, 3 heads, mlp_ratio 4", "optimizer": "AdamW(lr=1e-4" + (", fused=True)" if args.fused_adamw else ")")},
         "equality_check": equal, "matmul_peak_gflops": {"before": peak, "after": peak_after},
         "memory_method": "fresh process per contender: VmHWM after 3 steps minus VmRSS before the first step (/proc/self/status)",
         "results": results, "ratios": ratios})

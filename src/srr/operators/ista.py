@@ -50,6 +50,7 @@ class ISTA(nn.Module):
         shift = self.step_size * self.lambd
         if x.numel() >= dim * dim or not (torch.is_grad_enabled() and d.requires_grad):
             flat = x.reshape(-1, dim)
-            return F.relu(torch.addmm(flat - shift, flat, self.folded())).view(x.shape)
+            # in place on the fresh product: no temporaries (addmm's backward needs its inputs, not its output)
+            return torch.addmm(flat, flat, self.folded()).sub_(shift).relu_().view(x.shape)
         residual = x - F.linear(x, d)  # x − x Dᵀ
         return F.relu(x + self.step_size * F.linear(residual, d.t()) - shift)
