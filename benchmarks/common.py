@@ -45,9 +45,15 @@ def add_thread_option(parser) -> None:
     """``--threads N``: intra-op threads (default: PyTorch's, one per core). On a shared, oversubscribed CPU every
     parallel region waits for its slowest thread; one thread then gives steadier numbers."""
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: PyTorch's)")
+    parser.add_argument("--tag", default="", help="write results/<name>-<tag>.json instead of results/<name>.json")
+
+
+_TAG = ""
 
 
 def apply_threads(args) -> None:
+    global _TAG
+    _TAG = args.tag
     if args.threads:
         torch.set_num_threads(args.threads)
         os.environ["OMP_NUM_THREADS"] = str(args.threads)  # inherited by the memory child processes
@@ -134,7 +140,7 @@ def machine() -> dict:
 def write_result(name: str, payload: dict) -> Path:
     """Write ``benchmarks/results/<name>.json`` atomically, with the machine description and the command."""
     RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / f"{name}.json"
+    path = RESULTS / (f"{name}-{_TAG}.json" if _TAG else f"{name}.json")
     payload = {"benchmark": name, "command": " ".join([Path(sys.executable).name, *sys.argv]), "machine": machine(),
                "time": time.strftime("%Y-%m-%d %H:%M:%S"), **payload}
     atomic_write_json(path, payload)

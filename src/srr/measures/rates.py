@@ -76,15 +76,8 @@ def _hard_class_grams(z: Tensor, labels: Tensor, k: int) -> tuple[Tensor, Tensor
     labels: the rows are sorted by class once, and each class costs one product of its own rows (m·d² in all)."""
     order = torch.argsort(labels, stable=True)
     counts = torch.bincount(labels, minlength=k)
-    chunks = torch.split(z.index_select(0, order), counts.tolist())
-    if torch.is_grad_enabled() and z.requires_grad:  # out= products are not differentiable
-        parts = [c.mT @ c for c in chunks]
-        return torch.stack(parts + [torch.stack(parts).sum(0)]), counts
-    grams = z.new_empty(k + 1, z.shape[-1], z.shape[-1])
-    for i, c in enumerate(chunks):
-        torch.mm(c.mT, c, out=grams[i])
-    torch.sum(grams[:k], dim=0, out=grams[k])
-    return grams, counts
+    parts = torch.stack([c.mT @ c for c in torch.split(z.index_select(0, order), counts.tolist())])
+    return torch.cat([parts, parts.sum(0, keepdim=True)]), counts
 
 
 def compressed_rate(
