@@ -65,6 +65,7 @@ def main(argv=None) -> None:
             rounds = args.rounds if n > 16 else 5 * args.rounds
             times = common.time_side_by_side({key: (lambda m=models[key]: m(x)) for key, _, _ in variants},
                                              rounds, warmup=3)
+        peak = max(peak, common.matmul_peak())  # the best of the measurements around the runs
         res = {}
         for key, base, comp in variants:
             t = times[key]["median_s"]
@@ -82,7 +83,7 @@ def main(argv=None) -> None:
                     + f" ({ips['srr_crate']:.1f} img/s)")
     path = common.write_result("inference", {"config": {**contenders.CONFIG, "dim": 384, "depth": 12, "heads": 6,
                                                         "vit": "vit_tiny: dim 192, depth 12, 3 heads"},
-                                             "matmul_peak_gflops": peak, "memory_method": "fresh process per contender:"
+                                             "matmul_peak_gflops_best_of_runs": peak, "memory_method": "fresh process per contender:"
                                              " VmHWM after 3 forwards minus VmRSS before (/proc/self/status)", **out})
     print("inference: " + " | ".join(line) + f" | peak {peak:.0f} GFLOP/s | {path.relative_to(common.ROOT)}")
 
