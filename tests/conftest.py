@@ -18,3 +18,12 @@ def mnist_dir():
     if not (d / "t10k-images-idx3-ubyte.gz").is_file():
         pytest.skip(f"the shared MNIST test set is not at {d}")
     return d
+
+
+@pytest.fixture
+def one_thread():
+    """One torch thread for the test: small matrices run faster, and OpenMP cannot spin when the cores are shared."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

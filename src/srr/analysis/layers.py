@@ -48,13 +48,9 @@ def compare_layers(models: dict[str, nn.Module], x: Tensor, eps: float = EPS) ->
 
 def plot_layers(report: dict, path) -> None:
     """Two panels against the layer index: compression R^c (mean ± std) and sparsity of the layer outputs."""
-    import matplotlib
+    from .plotting import pyplot, save_png
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from ..io import atomic_path
-
+    plt = pyplot()
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 4))
     for label, rows in report["models"].items():
         layers = [r["layer"] for r in rows]
@@ -68,7 +64,4 @@ def plot_layers(report: dict, path) -> None:
         a.grid(alpha=0.3)
         a.legend()
         a.xaxis.get_major_locator().set_params(integer=True)
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=120)
-    plt.close(fig)
+    save_png(fig, path, dpi=120)

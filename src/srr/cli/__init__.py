@@ -5,10 +5,10 @@ import argparse
 import sys
 
 from ..errors import SrrError
-from . import analyze, models, train
+from . import analyze, ansatz, attention, generate, models, redunet, report, synthetic, train
 
 # Each module provides NAME, HELP, add_arguments(parser) and run(args) -> int.
-COMMANDS = [train, analyze, models]
+COMMANDS = [train, analyze, attention, ansatz, synthetic, report, models, redunet, generate]
 
 
 class Parser(argparse.ArgumentParser):

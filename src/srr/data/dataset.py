@@ -50,6 +50,19 @@ class LabelledData:
     def image_size(self) -> tuple[int, int]:
         return tuple(self.x_train.shape[2:])
 
+    @property
+    def train_set(self):
+        """The training split as a batch-fetching :class:`~srr.data.images.TensorImages` dataset."""
+        from .images import TensorImages
+
+        return TensorImages(self.x_train, self.y_train)
+
+    @property
+    def test_set(self):
+        from .images import TensorImages
+
+        return TensorImages(self.x_test, self.y_test)
+
     def model_overrides(self) -> dict:
         """The ``create_model`` overrides that make a model fit this data."""
         h, w = self.image_size
@@ -90,27 +103,35 @@ class Source:
     loader: Callable[[str | None, str], LabelledData]
     description: str
     takes_path: bool
+    task: str = "image"  # "image" (LabelledData) or "lm" (srr.data.text.TextData)
 
 
 _SOURCES: dict[str, Source] = {}
 
 
-def register_source(name: str, description: str, takes_path: bool = False):
-    """Decorator: register ``loader(argument, spec) -> LabelledData`` under ``name`` for ``--data name[:argument]``."""
+def register_source(name: str, description: str, takes_path: bool = False, task: str = "image"):
+    """Decorator: register ``loader(argument, spec)`` under ``name`` for ``--data name[:argument]``.
+
+    ``task="image"`` loaders return :class:`LabelledData`; ``task="lm"`` loaders return text (``TextData``).
+    """
 
     def wrap(fn):
-        _SOURCES[name] = Source(name, fn, description, takes_path)
+        _SOURCES[name] = Source(name, fn, description, takes_path, task)
         return fn
 
     return wrap
 
 
-def list_sources() -> dict[str, str]:
-    return {n: s.description for n, s in sorted(_SOURCES.items())}
+def list_sources(task: str | None = None) -> dict[str, str]:
+    return {n: s.description for n, s in sorted(_SOURCES.items()) if task is None or s.task == task}
 
 
-def load_data(spec: str) -> LabelledData:
-    """Load a data set from a spec: ``digits``, ``idx:PATH_DIR``, ``synthetic`` or ``synthetic:k=4,rank=3,...``."""
+def load_data(spec: str, task: str = "image"):
+    """Load a data set from a spec: ``digits``, ``idx:PATH_DIR``, ``synthetic`` or ``synthetic:k=4,rank=3,...``.
+
+    ``task`` names the kind of data the caller expects: ``"image"`` (:class:`LabelledData`, the default) or
+    ``"lm"`` (text, e.g. ``text:PATH``); a source of the other kind raises :class:`DataError`.
+    """
     if not isinstance(spec, str) or not spec.strip():
         raise DataError("empty data specification; try 'digits'")
     name, _, arg = spec.partition(":")
@@ -119,6 +140,10 @@ def load_data(spec: str) -> LabelledData:
         close = difflib.get_close_matches(name, list(_SOURCES), n=2)
         hint = f"; did you mean {' or '.join(close)}?" if close else ""
         raise DataError(f"unknown data source {name!r}{hint} (known: {', '.join(sorted(_SOURCES))})")
+    if source.task != task:
+        kinds = {"image": "labelled images", "lm": "text for language models (--task lm)"}
+        raise DataError(f"data source {name!r} gives {kinds.get(source.task, source.task)}, not "
+                        f"{kinds.get(task, task)}; sources for that: {', '.join(list_sources(task)) or 'none'}")
     if source.takes_path and not arg:
         raise DataError(f"data source {name!r} needs a path: --data {name}:PATH")
     return source.loader(arg or None, spec)

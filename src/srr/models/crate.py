@@ -23,11 +23,12 @@ class CRATETransformer(nn.Module):
     """``layers[i] = [PreNorm(MSSA), PreNorm(ISTA)]``, the authors' ``transformer`` module."""
 
     def __init__(self, dim: int, depth: int, heads: int, dim_head: int, dropout: float = 0.0,
-                 step_size: float = 0.1, lambd: float = 0.1, causal: bool = False):
+                 step_size: float = 0.1, lambd: float = 0.1, causal: bool = False, attn_output: str = "learned",
+                 attn_step: float = 1.0):
         super().__init__()
         self.layers = nn.ModuleList(
             nn.ModuleList([
-                PreNorm(dim, MSSA(dim, heads, dim_head, dropout, causal=causal)),
+                PreNorm(dim, MSSA(dim, heads, dim_head, dropout, causal=causal, output=attn_output, step=attn_step)),
                 PreNorm(dim, ISTA(dim, step_size, lambd)),
             ])
             for _ in range(depth)
@@ -52,15 +53,18 @@ class CRATETransformer(nn.Module):
 
 class CRATE(PretrainedMixin, VisionBackbone):
     """CRATE for image classification. Arguments follow the authors' constructor; ``dim_head`` defaults to
-    ``dim // heads``; ``step_size`` (η) and ``lambd`` (λ) are the ISTA step and threshold."""
+    ``dim // heads``; ``step_size`` (η) and ``lambd`` (λ) are the ISTA step and threshold. ``attn_output`` and
+    ``attn_step`` pick the compression-step variant of REFERENCE §8 (CRATE-C/N/T, see :mod:`srr.operators.mssa`)."""
 
     def __init__(self, image_size=224, patch_size=16, num_classes: int = 1000, dim: int = 384, depth: int = 12,
                  heads: int = 6, dim_head: int | None = None, channels: int = 3, pool: str = "cls",
-                 dropout: float = 0.0, emb_dropout: float = 0.0, step_size: float = 0.1, lambd: float = 0.1):
+                 dropout: float = 0.0, emb_dropout: float = 0.0, step_size: float = 0.1, lambd: float = 0.1,
+                 attn_output: str = "learned", attn_step: float = 1.0):
         super().__init__(image_size, patch_size, num_classes, dim, channels, pool, emb_dropout)
         dim_head = dim // heads if dim_head is None else dim_head
         self.heads, self.dim_head, self.depth = heads, dim_head, depth
-        self.transformer = CRATETransformer(dim, depth, heads, dim_head, dropout, step_size, lambd)
+        self.transformer = CRATETransformer(dim, depth, heads, dim_head, dropout, step_size, lambd,
+                                            attn_output=attn_output, attn_step=attn_step)
 
     def encode(self, z: Tensor) -> Tensor:
         return self.transformer(z)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..errors import ConfigError, DataError
@@ -38,20 +39,40 @@ class VisionBackbone(nn.Module):
         """Patch grid (rows, columns)."""
         return self.image_hw[0] // self.patch_hw[0], self.image_hw[1] // self.patch_hw[1]
 
-    def check_input(self, x: Tensor) -> None:
-        expected = (self.channels, *self.image_hw)
-        if x.dim() != 4 or tuple(x.shape[1:]) != expected:
+    def check_input(self, x: Tensor) -> tuple[int, int]:
+        """Check the channels and that the image is a whole number of patches; returns the patch grid.
+
+        Any such size is accepted: positions are interpolated for a grid other than the training one
+        (:meth:`position_embedding`)."""
+        ph, pw = self.patch_hw
+        if x.dim() != 4 or x.shape[1] != self.channels or x.shape[2] % ph or x.shape[3] % pw or x.shape[2] < ph \
+                or x.shape[3] < pw:
+            expected = (self.channels, *self.image_hw)
             raise DataError(
                 f"{type(self).__name__} expects images of shape (batch, {expected[0]}, {expected[1]}, {expected[2]}), "
-                f"got {tuple(x.shape)}"
+                f"got {tuple(x.shape)} (other sizes divisible by the patch {ph}x{pw} work too)"
             )
+        return x.shape[2] // ph, x.shape[3] // pw
+
+    def position_embedding(self, grid: tuple[int, int]) -> Tensor:
+        """Positional embedding (1, 1 + gh·gw, dim) for a patch grid ``grid``: the learned one at the training grid,
+        else its patch part resized bicubically (``align_corners=False``) as a (dim, gh, gw) image; the CLS position
+        is kept (REFERENCE §2: "positional embeddings are interpolated bicubically for other image sizes")."""
+        grid = (int(grid[0]), int(grid[1]))
+        if grid == self.grid:
+            return self.pos_embedding
+        gh, gw = self.grid
+        cls_pos, patch_pos = self.pos_embedding[:, :1], self.pos_embedding[:, 1:]
+        img = patch_pos.reshape(1, gh, gw, self.dim).permute(0, 3, 1, 2)
+        img = F.interpolate(img, size=grid, mode="bicubic", align_corners=False)
+        return torch.cat((cls_pos, img.permute(0, 2, 3, 1).reshape(1, grid[0] * grid[1], self.dim)), dim=1)
 
     def tokens(self, x: Tensor) -> Tensor:
         """Patch tokens with the CLS token prepended and positions added: (B, N+1, dim)."""
-        self.check_input(x)
+        grid = self.check_input(x)
         t = self.to_patch_embedding(x)
         cls = self.cls_token.expand(t.shape[0], -1, -1)
-        return self.dropout(torch.cat((cls, t), dim=1) + self.pos_embedding)
+        return self.dropout(torch.cat((cls, t), dim=1) + self.position_embedding(grid))
 
     def encode(self, z: Tensor) -> Tensor:  # pragma: no cover - abstract
         raise NotImplementedError

@@ -12,6 +12,20 @@ of the authors' code (the conceptual CRATE-C uses U itself). The product runs th
 this and times it against the explicit softmax); the tied projection is passed once as Q, K and V, and the kernel's
 output layout (B, N, K, p) makes the final head concatenation a free reshape. :meth:`attention` returns the explicit
 softmax matrices for inspection.
+
+``output=`` selects the output matrix applied to the concatenated head outputs A = [A_1 … A_K] (N × K·p), the
+compression-step variants of the sparse-rate-reduction study (REFERENCE §8):
+
+    "learned"    A W_outᵀ + b_out             CRATE, the authors' code (``to_out``, a free matrix)
+    "subspace"   + s · A [U_1 … U_K]ᵀ          CRATE-C: Σ_k U_k (U_kᵀZ) softmax(·), output through U itself
+    "negative"   − s · A [U_1 … U_K]ᵀ          CRATE-N: the sign flipped
+    "transpose"  s · A [U_1 … U_K]             CRATE-T: ``F.linear(A, qkv.weight)``; needs K·p = d
+
+The conceptual step αγ² (α the step of the gradient on R^c, γ = p/(N ε²)) is one fixed scalar ``step`` = s
+(default 1, so CRATE-C is CRATE with ``to_out`` replaced by U and no bias). It is a hyper-parameter, not learned:
+a learned scalar could change sign during training, and CRATE-N would no longer differ from CRATE-C. The softmax
+keeps the scale p^-½ of the authors' code in every variant, so the variants differ in the output matrix only.
+Only "learned" has parameters beyond ``qkv``.
 """
 from __future__ import annotations
 
@@ -19,21 +33,35 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..errors import ConfigError
+
+OUTPUTS = ("learned", "subspace", "negative", "transpose")
+
 
 class MSSA(nn.Module):
     """Multi-head subspace self-attention with the tied projection ``qkv`` = U_[K] (no bias).
 
     Parameter names follow the authors' code: ``qkv.weight`` (heads·dim_head × dim) and ``to_out.0.{weight,bias}``.
-    ``causal=True`` masks future tokens (for language models).
+    ``causal=True`` masks future tokens (for language models). ``output`` and ``step`` select the §8 variant (see the
+    module docstring); ``to_out`` exists only for ``output="learned"``.
     """
 
     def __init__(self, dim: int, heads: int = 8, dim_head: int = 64, dropout: float = 0.0, causal: bool = False,
-                 out_bias: bool = True):
+                 out_bias: bool = True, output: str = "learned", step: float = 1.0):
         super().__init__()
+        if output not in OUTPUTS:
+            raise ConfigError(f"MSSA output must be one of {', '.join(OUTPUTS)}; got {output!r}")
+        if output == "transpose" and heads * dim_head != dim:
+            raise ConfigError(
+                f"output='transpose' (CRATE-T) needs heads*dim_head == dim; got {heads}*{dim_head} != {dim}")
         self.heads, self.dim_head, self.causal = heads, dim_head, causal
+        self.output, self.step = output, float(step)
         self.scale = dim_head**-0.5
         self.qkv = nn.Linear(dim, heads * dim_head, bias=False)
-        self.to_out = nn.Sequential(nn.Linear(heads * dim_head, dim, bias=out_bias), nn.Dropout(dropout))
+        if output == "learned":
+            self.to_out = nn.Sequential(nn.Linear(heads * dim_head, dim, bias=out_bias), nn.Dropout(dropout))
+        else:
+            self.out_dropout = nn.Dropout(dropout)
 
     def project(self, x: Tensor) -> Tensor:
         """Per-head coordinates ``w_k = x U_k``, shape (B, K, N, p)."""
@@ -57,4 +85,9 @@ class MSSA(nn.Module):
         return out.transpose(1, 2).reshape(x.shape[0], x.shape[1], self.heads * self.dim_head)
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.to_out(self.mix(x))
+        if self.output == "learned":
+            return self.to_out(self.mix(x))
+        u = self.qkv.weight  # (K·p, d): A @ u = A [U_1 … U_K]ᵀ;  A @ u.T = A [U_1 … U_K] (CRATE-T)
+        signed = u * (-self.step if self.output == "negative" else self.step)
+        mixed = self.mix(x)
+        return self.out_dropout(mixed @ signed.t() if self.output == "transpose" else mixed @ signed)

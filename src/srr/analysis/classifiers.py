@@ -1,0 +1,93 @@
+"""Classifiers on learned features, as used to evaluate ReduNet and MCR²: nearest subspace and k nearest neighbours.
+
+* Nearest subspace: for every class j, the top ``n_components`` right singular vectors U_j (d × r) of its training
+  features (uncentred, as the authors' ``nearsub``); a sample z goes to ``argmin_j ‖(I − U_j U_jᵀ) z‖``.
+* k-NN: the ``k`` training features with the largest inner product ``⟨z, z_i⟩`` (the cosine similarity for unit
+  features) vote; ties go to the smallest label.
+
+Features are (m, …) and flattened per sample; no normalisation happens inside (MCR² and ReduNet features are unit
+norm already).
+"""
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from ..errors import ConfigError, DataError
+
+__all__ = ["class_subspaces", "nearest_subspace", "knn", "accuracy"]
+
+
+def _flat(z: Tensor, name: str) -> Tensor:
+    if not torch.is_tensor(z) or z.dim() < 2:
+        raise DataError(f"{name} must be a tensor (m, d, …) with samples in rows")
+    z = z.flatten(1)
+    if z.is_complex():
+        raise DataError(f"{name} must be real")
+    return z.double()
+
+
+def _labels(y: Tensor, m: int, num_classes: int | None) -> tuple[Tensor, int]:
+    y = torch.as_tensor(y).reshape(-1).long()
+    if y.numel() != m:
+        raise DataError(f"{y.numel()} labels for {m} training features")
+    k = int(y.max()) + 1 if num_classes is None else int(num_classes)
+    if int(y.min()) < 0 or int(y.max()) >= k:
+        raise DataError(f"labels must lie in [0, {k})")
+    return y, k
+
+
+def class_subspaces(features: Tensor, labels: Tensor, n_components: int, num_classes: int | None = None) -> list:
+    """Per class, the orthonormal basis (d × r) of its top-r principal directions (uncentred); ``None`` for a class
+    without samples. r is ``min(n_components, m_j, d)``."""
+    if n_components < 1:
+        raise ConfigError(f"n_components must be positive, got {n_components}")
+    z = _flat(features, "features")
+    y, k = _labels(labels, len(z), num_classes)
+    bases = []
+    for j in range(k):
+        zj = z[y == j]
+        if len(zj) == 0:
+            bases.append(None)
+            continue
+        _, _, vh = torch.linalg.svd(zj, full_matrices=False)
+        bases.append(vh[:n_components].mT)
+    return bases
+
+
+def nearest_subspace(train: Tensor, train_labels: Tensor, test: Tensor, n_components: int = 10,
+                     num_classes: int | None = None) -> Tensor:
+    """Predicted labels of ``test``: the class whose top-``n_components`` subspace leaves the smallest residual."""
+    bases = class_subspaces(train, train_labels, n_components, num_classes)
+    x = _flat(test, "test features")
+    scores = []
+    for u in bases:
+        if u is None:
+            scores.append(torch.full((len(x),), float("inf"), dtype=x.dtype))
+        else:
+            scores.append(torch.linalg.vector_norm(x - (x @ u) @ u.mT, dim=1))
+    return torch.stack(scores).argmin(dim=0)
+
+
+def knn(train: Tensor, train_labels: Tensor, test: Tensor, k: int = 5, num_classes: int | None = None,
+        chunk: int = 2048) -> Tensor:
+    """Predicted labels of ``test`` by a majority vote of the ``k`` most similar training features."""
+    z = _flat(train, "train features")
+    y, nk = _labels(train_labels, len(z), num_classes)
+    if not 1 <= k <= len(z):
+        raise ConfigError(f"k must lie in [1, {len(z)}], got {k}")
+    x = _flat(test, "test features")
+    preds = []
+    for i in range(0, len(x), chunk):
+        idx = (x[i:i + chunk] @ z.mT).topk(k, dim=1).indices
+        votes = torch.zeros(len(idx), nk, dtype=torch.long).scatter_add_(1, y[idx], torch.ones_like(idx))
+        preds.append(votes.argmax(dim=1))  # first maximum: ties go to the smallest label
+    return torch.cat(preds) if preds else torch.zeros(0, dtype=torch.long)
+
+
+def accuracy(pred: Tensor, labels: Tensor) -> float:
+    """Fraction of ``pred`` equal to ``labels``."""
+    pred, labels = torch.as_tensor(pred).reshape(-1), torch.as_tensor(labels).reshape(-1)
+    if pred.numel() != labels.numel() or pred.numel() == 0:
+        raise DataError(f"{pred.numel()} predictions for {labels.numel()} labels")
+    return float((pred.cpu() == labels.cpu()).double().mean())
