@@ -14,7 +14,9 @@ the dictionary into one d × d matrix first:
 which costs one product of the tokens (``addmm``) plus a d × d × d product, instead of three token products; it is
 used when the tokens outnumber d (a training batch). For fewer tokens (one image at inference) the two-product form
 ``ReLU(x + η·F.linear(x − F.linear(x, D), D.t()) − ηλ)`` is cheaper. Both equal the authors' value up to float
-round-off (about 1e-7 relative in float32). Under ``torch.no_grad`` K is cached until the weight changes.
+round-off (about 1e-7 relative in float32). Under ``torch.no_grad`` K is cached until the weight changes. Inside a
+``TorchFunctionMode`` (instruments that record every ``F.linear(h, D)``, such as :mod:`srr.analysis.ansatz`) the
+two-product form is used, so D and Dᵀ appear as the linear maps they are.
 """
 from __future__ import annotations
 
@@ -48,9 +50,15 @@ class ISTA(nn.Module):
         d = self.weight
         dim = d.shape[0]
         shift = self.step_size * self.lambd
-        if x.numel() >= dim * dim or not (torch.is_grad_enabled() and d.requires_grad):
+        if (x.numel() >= dim * dim or not (torch.is_grad_enabled() and d.requires_grad)) and not _function_mode():
             flat = x.reshape(-1, dim)
             # in place on the fresh product: no temporaries (addmm's backward needs its inputs, not its output)
             return torch.addmm(flat, flat, self.folded()).sub_(shift).relu_().view(x.shape)
         residual = x - F.linear(x, d)  # x − x Dᵀ
         return F.relu(x + self.step_size * F.linear(residual, d.t()) - shift)
+
+
+def _function_mode() -> bool:
+    """Whether a ``TorchFunctionMode`` is active (an instrument intercepting ``F.linear``)."""
+    probe = getattr(torch._C, "_is_torch_function_mode_enabled", None)
+    return bool(probe()) if probe is not None else False
