@@ -122,7 +122,8 @@ def peak_memory_in_child(script: str, *args: str) -> dict:
     records its RSS before the measured work and its high-water RSS after, and reports the difference.
     """
     cmd = [sys.executable, script, "--memory-child", *args]
-    res = subprocess.run(cmd, capture_output=True, text=True, check=True, env={**os.environ, "PYTHONPATH": str(ROOT / "src")})
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    res = subprocess.run(cmd, capture_output=True, text=True, check=True, env=env)
     return json.loads(res.stdout.strip().splitlines()[-1])
 
 

@@ -69,7 +69,8 @@ def main(argv=None) -> None:
         res = {}
         for key, base, comp in variants:
             t = times[key]["median_s"]
-            res[key] = {"images_per_s": n / t, "forward_s": t, "flops": flops[key], "gflops_per_s": flops[key] / t / 1e9,
+            res[key] = {"images_per_s": n / t, "forward_s": t, "flops": flops[key],
+                        "gflops_per_s": flops[key] / t / 1e9,
                         "fraction_of_matmul_peak": flops[key] / t / 1e9 / peak, "times_s": times[key]["times_s"]}
             if not args.no_memory:
                 res[key]["memory"] = common.peak_memory_in_child(__file__, base, str(n), "1" if comp else "0")
@@ -81,10 +82,10 @@ def main(argv=None) -> None:
         out[f"batch_{n}"] = {"equality_check_logits": equal, "results": res, "ratios": ratios}
         line.append(f"batch {n}: " + "  ".join(f"{k} {v:.2f}x" for k, v in ratios.items())
                     + f" ({ips['srr_crate']:.1f} img/s)")
-    path = common.write_result("inference", {"config": {**contenders.CONFIG, "dim": 384, "depth": 12, "heads": 6,
-                                                        "vit": "vit_tiny: dim 192, depth 12, 3 heads"},
-                                             "matmul_peak_gflops_best_of_runs": peak, "memory_method": "fresh process per contender:"
-                                             " VmHWM after 3 forwards minus VmRSS before (/proc/self/status)", **out})
+    config = {**contenders.CONFIG, "dim": 384, "depth": 12, "heads": 6, "vit": "vit_tiny: dim 192, depth 12, 3 heads"}
+    memory = "fresh process per contender: VmHWM after 3 forwards minus VmRSS before (/proc/self/status)"
+    path = common.write_result("inference", {"config": config, "matmul_peak_gflops_best_of_runs": peak,
+                                             "memory_method": memory, **out})
     print("inference: " + " | ".join(line) + f" | peak {peak:.0f} GFLOP/s | {path.relative_to(common.ROOT)}")
 
 

@@ -80,7 +80,8 @@ class AuthorsCRATE(nn.Module):
         self.cls_token = nn.Parameter(torch.randn(1, 1, dim))
         self.transformer = nn.Module()
         self.transformer.layers = nn.ModuleList(
-            nn.ModuleList([_PreNorm(dim, _ExplicitAttention(dim, heads, dim_head)), _PreNorm(dim, _ThreeProductISTA(dim))])
+            nn.ModuleList([_PreNorm(dim, _ExplicitAttention(dim, heads, dim_head)),
+                           _PreNorm(dim, _ThreeProductISTA(dim))])
             for _ in range(depth))
         self.mlp_head = nn.Sequential(nn.LayerNorm(dim), nn.Linear(dim, num_classes))
 

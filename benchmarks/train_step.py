@@ -105,6 +105,7 @@ def main(argv=None) -> None:
         variants += [("srr_crate_compiled", "srr_crate", True), ("srr_vit_compiled", "srr_vit", True)]
         for key, base, _ in variants[3:]:
             models[key] = contenders.compiled(contenders.build(base))
+            equal[f"{key}_logits"] = common.max_rel_diff(models[key](x), models[base](x))  # same seed, same weights
     flops = {key: common.count_flops(fwd_bwd(models[base], x, y)) for key, base, _ in variants if key == base}
     for key, base, _ in variants[3:]:
         flops[key] = flops[base]
@@ -133,9 +134,11 @@ def main(argv=None) -> None:
         ratios["srr_crate_compiled/srr_vit_compiled"] = ips["srr_crate_compiled"] / ips["srr_vit_compiled"]
     path = common.write_result("train_step", {
         "config": {**contenders.CONFIG, "batch": args.batch, "dim": 384, "depth": 12, "heads": 6,
-                   "vit": "vit_tiny: dim 192, depth 12, 3 heads, mlp_ratio 4", "optimizer": "AdamW(lr=1e-4" + (", fused=True)" if args.fused_adamw else ")")},
+                   "vit": "vit_tiny: dim 192, depth 12, 3 heads, mlp_ratio 4",
+                   "optimizer": "AdamW(lr=1e-4" + (", fused=True)" if args.fused_adamw else ")")},
         "equality_check": equal, "matmul_peak_gflops": {"before": peak, "after": peak_after},
-        "memory_method": "fresh process per contender: VmHWM after 3 steps minus VmRSS before the first step (/proc/self/status)",
+        "memory_method": "fresh process per contender: VmHWM after 3 steps minus VmRSS before the first step "
+                         "(/proc/self/status)",
         "results": results, "ratios": ratios})
     frac = "  ".join(f"{k} {v['images_per_s']:.1f} img/s ({v['fraction_of_matmul_peak']:.0%} of peak)"
                      for k, v in results.items())

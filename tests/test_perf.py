@@ -1,4 +1,4 @@
-"""The speed paths keep the values: folded ISTA, lazy finiteness checks, fused Gram log-determinants, head projection."""
+"""The speed paths keep the values: folded ISTA, lazy finiteness checks, fused Gram log-determinants, projections."""
 import sys
 
 import pytest

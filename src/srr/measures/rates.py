@@ -16,7 +16,7 @@ import torch
 from torch import Tensor
 
 from ..errors import ConfigError
-from .logdet import check_eps, check_finite, compute_dtype, gram, gram_logdet, guard_finite, logdet_i_plus
+from .logdet import check_eps, compute_dtype, gram_logdet, guard_finite, logdet_i_plus
 
 __all__ = ["coding_rate", "compressed_rate", "rate_reduction", "memberships"]
 
