@@ -27,3 +27,11 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(n)
+
+
+def pytest_terminal_summary(terminalreporter):
+    """One line with the counts of the reliability tests (property inputs, bad-input cases), when they ran."""
+    from reliability_counts import COUNTS
+
+    if COUNTS:
+        terminalreporter.write_line("reliability: " + ", ".join(f"{k}={v}" for k, v in sorted(COUNTS.items())))

@@ -30,3 +30,11 @@ class CheckpointError(SrrError, ValueError):
 
 class DataFileNotFoundError(SrrError, FileNotFoundError):
     """A file or folder named by the user does not exist."""
+
+
+def one_line(exc: BaseException, lines: int = 2, width: int = 300) -> str:
+    """A third-party exception's message as one line for the CLI: its first ``lines`` non-empty lines joined with
+    ``"; "`` (torch puts the useful detail on the second line of a state-dict error), cut at ``width`` characters."""
+    parts = [ln.strip().rstrip(":") for ln in str(exc).splitlines() if ln.strip()][:lines]
+    text = "; ".join(parts) or type(exc).__name__
+    return text if len(text) <= width else text[: width - 1] + "…"

@@ -41,9 +41,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.run(args) or 0)
     except SrrError as exc:
-        sys.stderr.write(f"srr {args.command}: error: {exc}\n")
+        message = " ".join(str(exc).split())  # one line, even when a message quotes a multi-line library error
+        sys.stderr.write(f"srr {args.command}: error: {message}\n")
         return 2
-    except (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError) as exc:
+    except OSError as exc:  # the file system said no (missing, permissions, full disk, read-only): one line too
         sys.stderr.write(f"srr {args.command}: error: {exc.strerror or exc}: {exc.filename or ''}\n")
         return 2
     except KeyboardInterrupt:

@@ -20,12 +20,14 @@ def run(args) -> int:
 
     from ..data import load_data
     from ..errors import ConfigError
+    from ..io import ensure_writable_dir
     from .options import load_source
 
     if args.samples < 1:
         raise ConfigError("--samples must be positive")
     trained, name, model_args, spec, out, label = load_source(args.source, args.data, args.set, args.seed, "analysis")
     out = Path(args.out) if args.out else out
+    ensure_writable_dir(out)  # fail before the work, not after it
     report = produce(trained, label, name, model_args, load_data(spec), out, args.samples, args.eps, args.seed,
                      source=str(args.source))
     print(f"{'layer':>5}  {'R^c ' + label:>14}  {'R^c random':>12}  {'sparsity ' + label:>18}  {'sparsity random':>16}")

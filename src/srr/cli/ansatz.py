@@ -23,6 +23,7 @@ def run(args) -> int:
     from ..analysis.ansatz import short_name
     from ..data import load_data
     from ..errors import ConfigError
+    from ..io import ensure_writable_dir
     from .options import load_source
 
     try:
@@ -35,6 +36,7 @@ def run(args) -> int:
         alphas = tuple(sorted(alphas + (0.5,)))
     model, name, model_args, spec, out, label = load_source(args.source, args.data, args.set, args.seed, "ansatz")
     out = Path(args.out) if args.out else out
+    ensure_writable_dir(out)  # fail before the work, not after it
     report = produce(model, name, model_args, label, args.source, load_data(spec), out, args.samples, alphas,
                      args.remove_init, args.seed, not args.no_progress)
     results = report["results"]

@@ -20,10 +20,16 @@ def run(args) -> int:
     from pathlib import Path
 
     from ..data import load_data
+    from ..io import ensure_writable_dir
     from .options import load_source
 
+    if args.image_size is not None and args.image_size < 1:
+        from ..errors import ConfigError
+
+        raise ConfigError(f"--image-size must be positive, got {args.image_size}")
     model, name, _, spec, out, label = load_source(args.source, args.data, args.set, args.seed, "attention")
     out = Path(args.out) if args.out else out
+    ensure_writable_dir(out)  # fail before the work, not after it
     report = produce(model, f"{name} ({label})", load_data(spec), args.index, out, args.image_size)
     print(f"{'layer':>5}  {'head':>4}  {'patch mass':>10}  {'entropy':>7}  peak")
     for r in report["heads"]:

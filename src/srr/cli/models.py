@@ -15,6 +15,10 @@ def run(args) -> int:
     from ..models import count_parameters, create_model, get_entry, list_models
 
     names = list_models(args.pattern)
+    if not names:
+        from ..errors import ConfigError
+
+        raise ConfigError(f"no registered model matches {args.pattern!r}; `srr models` lists them all")
     rows = []
     for name in names:
         with torch.device("meta"):  # count without allocating memory

@@ -42,6 +42,10 @@ def load_source(source: str, data_spec: str | None, overrides: list[str] | None,
 
     path = Path(source)
     if path.is_dir():
+        if overrides:
+            from ..errors import ConfigError
+
+            raise ConfigError(f"--set changes a registered model's arguments; the saved model {path} keeps its own")
         config = read_config(path)
         model = from_pretrained(path)
         spec = data_spec or config.get("data") or "digits"

@@ -20,20 +20,28 @@ def run(args) -> int:
 
     from ..analysis.report import SECTIONS, embed_png, plot_training, read_metrics, render_html
     from ..data import load_data
-    from ..errors import DataFileNotFoundError
-    from ..io import atomic_write_text
+    from ..errors import ConfigError, DataFileNotFoundError
+    from ..io import atomic_write_text, ensure_writable_dir
     from ..models import count_parameters, from_pretrained, read_config
     from . import analyze, ansatz, attention
 
     run_dir = Path(args.run_dir)
     if not run_dir.is_dir():
         raise DataFileNotFoundError(f"run folder not found: {run_dir}")
+    if args.samples < 1 or args.ansatz_samples < 1:
+        raise ConfigError("--samples and --ansatz-samples must be positive")
+    out = Path(args.out) if args.out else run_dir / "report.html"
+    ensure_writable_dir(out.parent)  # fail before the work, not after it
     config = read_config(run_dir)
     model = from_pretrained(run_dir)
     name, model_args = config["model"], config.get("args", {})
     data = load_data(config.get("data") or "digits")
     summary_path = run_dir / "summary.json"
-    summary = json.loads(summary_path.read_text(encoding="utf-8")) if summary_path.is_file() else {}
+    try:  # the summary only adds facts: an unreadable one (e.g. torn by a crash) is left out
+        summary = json.loads(summary_path.read_text(encoding="utf-8")) if summary_path.is_file() else {}
+    except (OSError, ValueError):
+        summary = {}
+    summary = summary if isinstance(summary, dict) else {}
     facts = [("model", name), ("data", data.spec), ("parameters", f"{count_parameters(model):,}")]
     for key in ("test_accuracy", "test_loss", "epochs", "seconds"):
         if summary.get(key) is not None:
@@ -77,7 +85,6 @@ def run(args) -> int:
     sections.append(("Feature ansatz and tight frames", SECTIONS["ansatz"](rep, folder / "ansatz.png")))
     if skipped:
         facts.append(("not shown", "; ".join(skipped)))
-    out = Path(args.out) if args.out else run_dir / "report.html"
     atomic_write_text(out, render_html(f"srr report: {name} on {data.spec}", facts, sections))
     print(f"wrote {out} ({out.stat().st_size / 1024:.0f} KiB, {len(sections)} sections"
           + (f"; not shown: {'; '.join(skipped)}" if skipped else "") + ")")

@@ -28,6 +28,12 @@ def run(args) -> int:
     from ..data import token_sets
     from ..io import atomic_write_json, ensure_writable_dir
 
+    from ..errors import ConfigError
+
+    if min(args.k, args.d, args.rank, args.tokens, args.sets) < 1:
+        raise ConfigError("--k, --d, --rank, --tokens and --sets must be positive")
+    if not all(math.isfinite(v) for v in (args.noise, args.eta, args.tau, args.beta)):
+        raise ConfigError("--noise, --eta, --tau and --beta must be finite numbers")
     z, labels, bases, _ = token_sets(args.sets, args.tokens, args.k, args.d, args.rank, args.noise, args.seed)
     result = denoising_curves(z, labels, bases, args.depth, args.eta, args.tau, args.beta)
     result["data"] = {"k": args.k, "d": args.d, "rank": args.rank, "tokens": args.tokens, "sets": args.sets,

@@ -82,13 +82,34 @@ def run(args) -> int:
         for name, description in list_recipes().items():
             print(f"{name:24s} {description}")
         return 0
+    from .mcr2_options import check_mcr2_flags
     from .train_lm import run_lm, wants_lm
 
+    check_mcr2_flags(args)
+    if args.resume:
+        _refuse_with_resume(args)
     if not args.resume and wants_lm(args):
         if args.seed is None:
             args.seed = 0
         return run_lm(args)
     return run_image(args)
+
+
+def _refuse_with_resume(args) -> None:
+    """``--resume`` continues a run as it was set up: flags that would set it up differently are refused, not
+    ignored (training settings such as ``--epochs`` may still change)."""
+    from ..errors import ConfigError
+
+    fixed = {"--model": args.model, "--data": args.data, "--recipe": args.recipe, "--set": args.set,
+             "--init": getattr(args, "init", None), "--task": getattr(args, "task", None)}
+    given = [flag for flag, value in fixed.items() if value]
+    if args.out and Path(args.out).resolve() != Path(args.resume).resolve():
+        given.append("--out")
+    if getattr(args, "loss", "ce") != "ce":
+        given.append(f"--loss {args.loss}")
+    if given:
+        raise ConfigError(f"{', '.join(given)} cannot change a resumed run: --resume continues {args.resume} "
+                          "as it was set up")
 
 
 def _resume_plan(args) -> tuple[str, dict, str, dict, str]:
@@ -101,7 +122,7 @@ def _resume_plan(args) -> tuple[str, dict, str, dict, str]:
         saved = json.loads(run_json.read_text(encoding="utf-8"))
         model_config, train = saved["model_config"], saved["train"]
         return model_config["model"], dict(model_config.get("args", {})), saved["data"], train, args.resume
-    except (json.JSONDecodeError, KeyError, TypeError) as exc:
+    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as exc:
         raise CheckpointError(f"{run_json} is not a readable run description ({exc})") from None
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import DataError, DataFileNotFoundError
+from ..errors import DataError, DataFileNotFoundError, one_line
 from .dataset import register_source
 from .images import ArrayImages, StreamedData, check_labels
 
@@ -31,6 +31,7 @@ _ALLOWED = {
     ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
     ("numpy", "ndarray"), ("numpy", "dtype"),
     ("_codecs", "encode"),  # Python 3 protocol-2 pickles spell bytes as encode(str, "latin1")
+    ("builtins", "bytes"), ("__builtin__", "bytes"),  # an empty array's data, b""
 }
 _LAYOUT = {
     "cifar10": (["data_batch_1", "data_batch_2", "data_batch_3", "data_batch_4", "data_batch_5"], ["test_batch"],
@@ -46,7 +47,7 @@ class SafeUnpickler(pickle.Unpickler):
         if (module, name) in _ALLOWED:
             import importlib
 
-            return getattr(importlib.import_module(module), name)
+            return getattr(importlib.import_module("builtins" if module == "__builtin__" else module), name)
         raise pickle.UnpicklingError(f"refusing to load the global {module}.{name}")
 
 
@@ -72,9 +73,9 @@ def safe_unpickle(path: str | Path) -> dict:
     except pickle.UnpicklingError as exc:
         if "refusing" in str(exc):
             raise DataError(f"{path}: not a plain CIFAR batch ({exc})") from None
-        raise DataError(f"{path}: truncated or corrupt pickle ({exc})") from None
+        raise DataError(f"{path}: truncated or corrupt pickle ({one_line(exc)})") from None
     except (EOFError, ValueError, TypeError, IndexError, KeyError, AttributeError, MemoryError) as exc:
-        raise DataError(f"{path}: truncated or corrupt pickle ({type(exc).__name__}: {exc})") from None
+        raise DataError(f"{path}: truncated or corrupt pickle ({type(exc).__name__}: {one_line(exc)})") from None
     if not isinstance(obj, dict):
         raise DataError(f"{path}: a CIFAR batch is a dict, found {type(obj).__name__}")
     _check_plain(obj, path)
@@ -86,6 +87,8 @@ def _read_batch(path: Path, label_key: str) -> tuple[np.ndarray, np.ndarray]:
     if "data" not in batch or label_key not in batch:
         raise DataError(f"{path}: a CIFAR batch needs 'data' and '{label_key}', found {sorted(batch)[:6]}")
     data, labels = np.asarray(batch["data"]), np.asarray(batch[label_key])
+    if len(data) == 0:
+        raise DataError(f"{path}: the batch holds no images")
     if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3 * 32 * 32:
         raise DataError(f"{path}: 'data' must be n x 3072 uint8, found {data.shape} {data.dtype}")
     if labels.ndim != 1 or len(labels) != len(data) or not np.issubdtype(labels.dtype, np.integer):

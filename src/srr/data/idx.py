@@ -93,6 +93,8 @@ def load_idx_dir(folder: str | Path, spec: str | None = None) -> LabelledData:
         x, y = to_x((train or test)[0]), to_y((train or test)[1])
         tr, te = seeded_split(len(x), TEST_FRACTION, SPLIT_SEED)
         parts = (x[tr], y[tr], x[te], y[te])
+    if len(parts[1]) == 0 or len(parts[3]) == 0:
+        raise DataError(f"{spec}: the {'train' if len(parts[1]) == 0 else 'test'} split is empty")
     k = int(max(parts[1].max(), parts[3].max())) + 1
     return LabelledData.from_raw("idx", spec, *parts, num_classes=max(k, 10))
 

@@ -49,6 +49,9 @@ def load_npz(path: str | Path, spec: str | None = None) -> StreamedData:
     spec = spec or f"npz:{path}"
     if not path.is_file():
         raise DataFileNotFoundError(f"npz file not found: {path}")
+    with open(path, "rb") as fh:
+        if fh.read(4) not in (b"PK\x03\x04", b"PK\x05\x06"):  # a zip archive (empty or not), as np.savez writes
+            raise DataError(f"{path}: not an .npz file (numpy.savez's zip of arrays); a .npy or other file is refused")
     try:
         with np.load(path, allow_pickle=False) as f:
             arrays = {k: f[k] for k in f.files}

@@ -82,7 +82,7 @@ def logdet_i_plus(g: Tensor, scale: Tensor | float) -> Tensor:
         scale = scale.to(g.dtype)[..., None, None]
     a = g * scale
     a.diagonal(dim1=-2, dim2=-1).add_(1.0)
-    _warn_if_imprecise(g, scale[..., 0, 0] if torch.is_tensor(scale) else scale)
+    _warn_if_imprecise(g, scale[..., 0, 0].detach() if torch.is_tensor(scale) else scale)
     return _cholesky_logdet(a)
 
 
@@ -142,17 +142,21 @@ def guard_finite(compute: Callable[[], Tensor], **inputs: Tensor) -> Tensor:
 
 
 def _warn_if_imprecise(g: Tensor, scale, shift: float = 0.0) -> None:
-    """Warn when round-off in ``g`` (about ε_mach·tr g), magnified by ``scale``, exceeds 1: the result is then
-    dominated by round-off and only ``dtype=torch.float64`` gives a meaningful value. ``shift`` is subtracted from
-    the trace (``n`` when ``g`` already holds ``I + scale·G``)."""
-    if g.dtype == torch.float64:
-        return
-    trace = torch.diagonal(g, dim1=-2, dim2=-1).sum(-1) - shift
+    """Warn when round-off in ``g`` (about ε_mach·tr G), magnified by ``scale``, exceeds 1: the result may then be off
+    by about that much (the small eigenvalues of ``G`` are not resolved). In float32 and below,
+    ``dtype=torch.float64`` gives a meaningful value; in float64 the data's scale is too large for ε
+    (``scale·tr G = d‖Z‖²_F/(m ε²)`` does not change when Z and ε are rescaled together). ``shift`` is subtracted
+    from the trace (``n`` when ``g`` already holds ``I + scale·G``); a non-finite trace is left to the caller, which
+    raises."""
+    trace = torch.diagonal(g.detach(), dim1=-2, dim2=-1).sum(-1) - shift
     noise = torch.finfo(g.dtype).eps * trace.abs() * scale
-    if bool(((noise > 1.0) & torch.isfinite(noise)).any()):  # non-finite: the caller raises instead
+    noise = noise[torch.isfinite(noise)]
+    if bool((noise > 1.0).any()):
+        advice = ("ε is too small for the data's scale to be resolved even in float64; expect an error of that order"
+                  if g.dtype == torch.float64 else "pass dtype=torch.float64 for an accurate value")
         warnings.warn(
             f"{g.dtype} round-off dominates this log-determinant (scale·ε_mach·tr G = {float(noise.max()):.3g} > 1); "
-            "pass dtype=torch.float64 for an accurate value",
+            + advice,
             RuntimeWarning,
             stacklevel=3,
         )

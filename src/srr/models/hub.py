@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..errors import CheckpointError, DataFileNotFoundError
+from ..errors import CheckpointError, DataFileNotFoundError, one_line
 from ..io import atomic_path, atomic_write_json
 from .registry import create_model
 
@@ -61,8 +61,11 @@ def from_pretrained(directory: str | os.PathLike, map_location: str | torch.devi
     from safetensors import SafetensorError
     from safetensors.torch import load_model
 
+    from ..device import pick_device
+
     directory = Path(directory)
     config = read_config(directory)
+    map_location = pick_device(map_location)  # a clear error for a device that does not exist here
     model = create_model(config["model"], **config.get("args", {}))
     weights = directory / WEIGHTS_NAME
     if not weights.is_file():
@@ -72,7 +75,7 @@ def from_pretrained(directory: str | os.PathLike, map_location: str | torch.devi
     except (SafetensorError, OSError) as exc:
         raise CheckpointError(f"{weights} is not a readable safetensors file: {exc}") from None
     except RuntimeError as exc:
-        raise CheckpointError(f"{weights} does not fit {config['model']}: {str(exc).splitlines()[0]}") from None
+        raise CheckpointError(f"{weights} does not fit {config['model']}: {one_line(exc)}") from None
     if missing or unexpected:
         raise CheckpointError(
             f"{weights} does not fit {config['model']}: missing {sorted(missing)[:5]}, unexpected {sorted(unexpected)[:5]}"

@@ -74,8 +74,11 @@ def create_model(name: str, **overrides: Any) -> nn.Module:
     unknown = [k for k in overrides if k not in allowed]
     if unknown:
         raise ConfigError(f"{name} has no option(s) {unknown}; options are: {', '.join(allowed)}")
+    signature = inspect.signature(entry.builder)
+    for key, value in overrides.items():
+        _check_type(name, key, value, entry.defaults.get(key, signature.parameters[key].default))
     kwargs = {**entry.defaults, **overrides}
-    bound = inspect.signature(entry.builder).bind_partial(**kwargs)
+    bound = signature.bind_partial(**kwargs)
     bound.apply_defaults()
     model = entry.builder(**bound.arguments)
     model.config = {"model": name, "args": _jsonable(dict(bound.arguments))}
@@ -91,6 +94,30 @@ def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:
         seen.add(id(p))
         total += p.numel()
     return total
+
+
+def _check_type(model: str, key: str, value: Any, default: Any) -> None:
+    """An override must have the kind of its default: a bool for a bool, an integer (or a list of integers, for
+    sizes) for an int, a number for a float, a string for a string. No default (None) accepts anything."""
+    def number(v, integer=False):
+        return isinstance(v, int if integer else (int, float)) and not isinstance(v, bool)
+
+    if default is None or default is inspect.Parameter.empty or value is None:
+        return
+    if isinstance(default, bool):
+        ok, kind = isinstance(value, bool), "True or False"
+    elif number(default, integer=True):
+        pair = isinstance(value, (list, tuple)) and bool(value) and all(number(v, True) for v in value)
+        ok = number(value, True) or pair
+        kind = "an integer"
+    elif number(default):
+        ok, kind = number(value), "a number"
+    elif isinstance(default, str):
+        ok, kind = isinstance(value, str), "a string"
+    else:
+        return
+    if not ok:
+        raise ConfigError(f"{model}: option {key} expects {kind}, got {value!r}")
 
 
 def _jsonable(args: dict[str, Any]) -> dict[str, Any]:

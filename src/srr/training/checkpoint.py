@@ -24,12 +24,13 @@ import json
 import os
 import shutil
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Callable
 
 import torch
 
-from ..errors import CheckpointError
+from ..errors import CheckpointError, one_line
 from ..io import _fsync_dir, atomic_write_text
 
 __all__ = ["save_checkpoint", "find_latest", "load_checkpoint", "list_checkpoints", "CHECKPOINT_DIR"]
@@ -133,6 +134,18 @@ def find_latest(run_dir: str | Path) -> Path | None:
     return complete[-1] if complete else None
 
 
+def _refusal(exc: Exception) -> str:
+    """One line for a state file that ``torch.load(weights_only=True)`` refused or could not read."""
+    text = str(exc)
+    if "Weights only load failed" in text:
+        # torch's first paragraph advises weights_only=False (unsafe here); the next one names what was refused
+        reasons = [ln.strip().rstrip(".") for ln in text.split("\n\n")[1:] if ln.strip()
+                   and not ln.startswith("Check the documentation")]
+        detail = f" ({reasons[0]})" if reasons else ""
+        return f"holds more than tensors and plain data{detail}; refused, since loading it could run code"
+    return f"is truncated or corrupt ({type(exc).__name__}: {one_line(exc, 1)})"
+
+
 def load_checkpoint(folder: str | Path, map_location: str | torch.device = "cpu") -> tuple[dict, dict, dict]:
     """``(model_state, train_state, meta)`` of one checkpoint folder; nothing is unpickled beyond plain data."""
     from safetensors import SafetensorError
@@ -147,7 +160,9 @@ def load_checkpoint(folder: str | Path, map_location: str | torch.device = "cpu"
     except (SafetensorError, OSError) as exc:
         raise CheckpointError(f"{folder / 'model.safetensors'} is not readable: {exc}") from None
     try:
-        train_state = torch.load(folder / "state.pt", map_location=map_location, weights_only=True)
+        with warnings.catch_warnings():  # e.g. "Detected pickle protocol 4": the error below says what matters
+            warnings.simplefilter("ignore")
+            train_state = torch.load(folder / "state.pt", map_location=map_location, weights_only=True)
     except Exception as exc:  # noqa: BLE001 - pickle raises many types; all mean the same to the user
-        raise CheckpointError(f"{folder / 'state.pt'} cannot be loaded safely: {str(exc).splitlines()[0]}") from None
+        raise CheckpointError(f"{folder / 'state.pt'} {_refusal(exc)}") from None
     return model_state, train_state, meta

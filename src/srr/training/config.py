@@ -78,6 +78,12 @@ class TrainConfig:
     extra: dict = field(default_factory=dict)  # free-form settings kept with the run (e.g. for other losses)
 
     def validate(self) -> "TrainConfig":
+        import math
+
+        flags = [f"--{f.name.replace('_', '-')}" for f in fields(self)
+                 if isinstance(getattr(self, f.name), float) and not math.isfinite(getattr(self, f.name))]
+        if flags:
+            raise ConfigError(f"{', '.join(flags)} must be finite numbers")
         if self.epochs < 1 or self.batch_size < 1 or self.lr <= 0:
             raise ConfigError("--epochs and --batch-size must be positive and --lr > 0")
         checks = [
@@ -92,6 +98,10 @@ class TrainConfig:
             (min(self.mixup, self.cutmix, self.label_smoothing, self.grad_clip, self.warmup_epochs) >= 0,
              "mixup, cutmix, label smoothing, clipping and warm-up must be >= 0"),
             (self.log_every >= 1, "--log-every must be at least 1"),
+            (self.label_smoothing <= 1.0, f"--label-smoothing must lie in [0, 1], got {self.label_smoothing}"),
+            (min(self.shift, self.resize, self.randaugment) >= 0, "--shift, --resize and --randaugment must be >= 0"),
+            (0.0 <= self.beta1 < 1.0 and 0.0 <= self.beta2 < 1.0, "beta1 and beta2 must lie in [0, 1)"),
+            (0.0 <= self.min_lr_ratio <= 1.0, "--min-lr-ratio must lie in [0, 1]"),
         ]
         for ok, message in checks:
             if not ok:

@@ -40,10 +40,10 @@ class DistInfo:
 
 
 def pick_device(name: str | None = None) -> torch.device:
-    """``name`` if given, else CUDA when available, else CPU."""
-    if name:
-        return torch.device(name)
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    """``name`` if given (checked: see :func:`srr.device.pick_device`), else CUDA when available, else CPU."""
+    from ..device import pick_device as checked
+
+    return checked(name)
 
 
 def setup_distributed(device: str | None = None) -> DistInfo:

@@ -92,7 +92,9 @@ def evaluate_features(model: nn.Module, data: LabelledData, n_components: int = 
 
 
 def _pick_device(name: str | None) -> torch.device:
-    return torch.device(name) if name else torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    from ..device import pick_device
+
+    return pick_device(name)
 
 
 def train_mcr2(model: nn.Module, data: LabelledData, config: MCR2Config, out_dir: str | Path | None = None,

@@ -24,7 +24,7 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from ..data.images import as_batch
-from ..errors import CheckpointError, ConfigError, NonFiniteError, SrrError
+from ..errors import CheckpointError, ConfigError, NonFiniteError, SrrError, one_line
 from ..io import atomic_write_json, ensure_writable_dir
 from ..models import count_parameters, save_pretrained
 from .augment import Augmenter, shift_augment  # noqa: F401  (srr.training.mcr2 imports shift_augment from here)
@@ -34,6 +34,7 @@ from .distributed import GlobalBatchSampler, all_reduce_sum, cleanup_distributed
 from .distributed import pick_device  # noqa: F401  (srr.training.lm imports pick_device from here)
 from .logger import RunLogger
 from .optim import build_optimizer
+from .preflight import check_outputs
 from .rng import capture_rng, restore_rng
 from .schedule import parameter_groups, warmup_cosine
 from .transfer import load_initial_weights
@@ -100,7 +101,8 @@ class _Run:
         model.to(self.device)
         self.augment = Augmenter(config, data.mean, data.std, data.num_classes)
         with torch.no_grad():  # a mismatch between model and data fails here, before any progress bar
-            model.eval()(self.augment.eval(data.test_set.__getitems__([0, 1])[0].to(self.device)))
+            logits = model.eval()(self.augment.eval(data.test_set.__getitems__([0, 1])[0].to(self.device)))
+            check_outputs(logits, data.num_classes, data.spec)
         w, k = info.world_size, config.accumulate
         self.data_gen = torch.Generator().manual_seed(config.seed)
         # alone, sampling and augmentation share one stream (the CPU demo's); with ranks each rank augments its own
@@ -171,7 +173,7 @@ class _Run:
             self.model.load_state_dict(model_state)
             self.optimizer.load_state_dict(state["optimizer"])
         except (RuntimeError, ValueError, KeyError) as exc:
-            raise CheckpointError(f"{folder} does not fit this model: {str(exc).splitlines()[0]}") from None
+            raise CheckpointError(f"{folder} does not fit this model: {one_line(exc)}") from None
         self.scheduler.load_state_dict(state["scheduler"])
         self.scaler.load_state_dict(state["scaler"])
         self.pos, self.history = dict(state["position"]), list(state["history"])
