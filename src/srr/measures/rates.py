@@ -16,13 +16,14 @@ import torch
 from torch import Tensor
 
 from ..errors import ConfigError
-from .logdet import check_eps, check_finite, compute_dtype, gram, logdet_i_plus
+from .logdet import check_eps, compute_dtype, gram_logdet, guard_finite, logdet_i_plus
 
 __all__ = ["coding_rate", "compressed_rate", "rate_reduction", "memberships"]
 
 
 def _prepare(z: Tensor, eps: float, dtype: torch.dtype | None) -> tuple[Tensor, float]:
-    check_finite(z, "Z")
+    if not torch.is_tensor(z):
+        raise ConfigError(f"Z must be a torch.Tensor, got {type(z).__name__}")
     if z.dim() < 2:
         raise ConfigError(f"Z must have shape (..., m, d) with samples in rows, got shape {tuple(z.shape)}")
     return z.to(compute_dtype(z, dtype)), check_eps(eps)
@@ -38,8 +39,7 @@ def coding_rate(Z: Tensor, eps: float = 0.5, *, dtype: torch.dtype | None = None
     m, d = z.shape[-2], z.shape[-1]
     if m == 0:
         return z.new_zeros(z.shape[:-2])
-    g, _ = gram(z)
-    return 0.5 * logdet_i_plus(g, d / (m * eps**2))
+    return 0.5 * guard_finite(lambda: gram_logdet(z, d / (m * eps**2)), Z=Z)
 
 
 def _num_classes(labels: Tensor, num_classes: int | None) -> int:
@@ -71,12 +71,13 @@ def _class_terms(z: Tensor, pi: Tensor, eps: float) -> tuple[Tensor, Tensor]:
     return logdet_i_plus(grams, scale), counts
 
 
-def _hard_class_grams(z: Tensor, labels: Tensor, k: int) -> tuple[list[Tensor], Tensor]:
-    """Class Gram matrices ZₖᵀZₖ (each d × d) for a single (m × d) matrix and integer labels, sorting once."""
+def _hard_class_grams(z: Tensor, labels: Tensor, k: int) -> tuple[Tensor, Tensor]:
+    """Class Gram matrices ZₖᵀZₖ and their sum ZᵀZ, stacked (k + 1, d, d), for one (m × d) matrix and integer
+    labels: the rows are sorted by class once, and each class costs one product of its own rows (m·d² in all)."""
     order = torch.argsort(labels, stable=True)
     counts = torch.bincount(labels, minlength=k)
-    chunks = torch.split(z.index_select(0, order), counts.tolist())
-    return [c.mT @ c for c in chunks], counts
+    parts = torch.stack([c.mT @ c for c in torch.split(z.index_select(0, order), counts.tolist())])
+    return torch.cat([parts, parts.sum(0, keepdim=True)]), counts
 
 
 def compressed_rate(
@@ -119,31 +120,37 @@ def _rates(z: Tensor, lab: Tensor, eps: float, num_classes: int | None, dtype) -
         lab = torch.as_tensor(lab)
     lab = lab.to(z.device)
     if lab.is_floating_point():
-        check_finite(lab, "memberships")
         if lab.shape[:-1] != z.shape[:-1]:
             raise ConfigError(f"memberships of shape {tuple(lab.shape)} do not match Z of shape {tuple(z.shape)}")
         if num_classes is not None and lab.shape[-1] != num_classes:
             raise ConfigError(f"memberships have {lab.shape[-1]} columns but num_classes={num_classes}")
         if bool((lab < 0).any()):
             raise ConfigError("memberships must be non-negative")
-    elif lab.shape != z.shape[:-1]:
+        inputs = {"Z": z, "memberships": lab}
+    else:
+        inputs = {"Z": z}
+    if not lab.is_floating_point() and lab.shape != z.shape[:-1]:
         raise ConfigError(f"labels of shape {tuple(lab.shape)} do not match Z of shape {tuple(z.shape)}")
     if m == 0:
         zero = z.new_zeros(z.shape[:-2])
         return zero, zero
+    return guard_finite(lambda: _rate_pair(z, lab, eps, num_classes), **inputs)
+
+
+def _rate_pair(z: Tensor, lab: Tensor, eps: float, num_classes: int | None) -> tuple[Tensor, Tensor]:
+    """(R, R^c) for validated, non-empty input."""
+    m, d = z.shape[-2], z.shape[-1]
     if not lab.is_floating_point() and z.dim() == 2 and d <= m:
         # Fast path: one pass of class Gram products; the total Gram is their sum (the floor: m·d² flops).
         k = _num_classes(lab, num_classes)
         grams, counts = _hard_class_grams(z, lab.long(), k)
         counts = counts.to(z.dtype)
-        stacked = torch.stack(grams + [sum(grams)])
         scale = d / (torch.cat([counts, counts.new_tensor([m])]).clamp_min(1e-12) * eps**2)
-        logdets = logdet_i_plus(stacked, scale)
+        logdets = logdet_i_plus(grams, scale)
         rc = 0.5 * (counts / m * logdets[:-1]).sum()
         return 0.5 * logdets[-1], rc
     pi = lab.to(z.dtype) if lab.is_floating_point() else memberships(lab, num_classes, dtype=z.dtype)
     logdets, counts = _class_terms(z, pi, eps)
     rc = 0.5 * (counts / m * logdets).sum(-1)
-    g, _ = gram(z)
-    r = 0.5 * logdet_i_plus(g, d / (m * eps**2))
+    r = 0.5 * gram_logdet(z, d / (m * eps**2))
     return r, rc

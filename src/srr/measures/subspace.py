@@ -10,7 +10,7 @@ import torch
 from torch import Tensor
 
 from ..errors import ConfigError
-from .logdet import check_eps, check_finite, compute_dtype, gram, logdet_i_plus
+from .logdet import check_eps, check_finite, compute_dtype, gram_logdet, guard_finite
 from .rates import coding_rate
 
 __all__ = ["heads_from_qkv", "subspace_compression", "sparsity", "sparse_rate_reduction"]
@@ -41,9 +41,9 @@ def subspace_compression(
     ``reduction="sum"`` sums the heads (shape ``Z.shape[:-2]``); ``"none"`` keeps them (…, K).
     ``eps`` is ε (not ε²): the authors' ε² = 0.01 is ``eps=0.1``.
     """
-    check_finite(Z, "Z")
-    check_finite(U, "U")
     eps = check_eps(eps)
+    if not (torch.is_tensor(Z) and torch.is_tensor(U)):
+        raise ConfigError("Z and U must be torch tensors")
     if Z.dim() < 2 or U.dim() < 3:
         raise ConfigError(f"Z must be (..., N, d) and U (..., K, d, p); got {tuple(Z.shape)} and {tuple(U.shape)}")
     if Z.shape[-1] != U.shape[-2]:
@@ -53,15 +53,29 @@ def subspace_compression(
     ct = compute_dtype(Z, dtype)
     z, u = Z.to(ct), U.to(ct)
     n, p = z.shape[-2], u.shape[-1]
-    w = z.unsqueeze(-3) @ u  # (…, K, N, p)
+    w = _project(z, u)  # (…, K, N, p)
     if normalize:
         w = torch.nn.functional.normalize(w, dim=-1)
     if n == 0:
         per_head = w.new_zeros(w.shape[:-2])
     else:
-        g, _ = gram(w)
-        per_head = 0.5 * logdet_i_plus(g, p / (n * eps**2))
+        per_head = 0.5 * guard_finite(lambda: gram_logdet(w, p / (n * eps**2)), Z=Z, U=U)
     return per_head.sum(-1) if reduction == "sum" else per_head
+
+
+def _project(z: Tensor, u: Tensor) -> Tensor:
+    """Per-head coordinates ``W_k = Z U_k``, shape (…, K, N, p), from Z (…, N, d) and U (…, K, d, p).
+
+    When U has no more batch dimensions than Z has, the K heads are one product with the concatenated bases
+    (d × K·p) instead of a broadcast batched product, which would copy Z once per head and U once per sample.
+    """
+    k, d, p = u.shape[-3:]
+    ubatch, zbatch = u.shape[:-3], z.shape[:-2]
+    if len(ubatch) <= len(zbatch) and torch.broadcast_shapes(ubatch, zbatch) == zbatch:
+        ucat = u.movedim(-3, -2).reshape(*ubatch, d, k * p)  # columns of head k at k·p … (k+1)·p − 1
+        w = torch.matmul(z, ucat) if not ubatch else torch.einsum("...nd,...de->...ne", z, ucat)
+        return w.unflatten(-1, (k, p)).movedim(-2, -3)
+    return z.unsqueeze(-3) @ u
 
 
 def sparsity(Z: Tensor, threshold: float = 0.0) -> Tensor:

@@ -8,7 +8,10 @@ It is a gradient step on the compressed rate R^c(Z | U_[K]) of the tokens agains
 pulled towards the tokens that share its subspace, which lowers R^c (the compression term of the sparse rate
 reduction). ``U_[K]`` is ``qkv.weight`` (K·p × d, rows of head k are U_kᵀ); the output matrix is the free ``to_out``
 of the authors' code (the conceptual CRATE-C uses U itself). The product runs through PyTorch's fused
-``scaled_dot_product_attention``; :meth:`attention` returns the explicit softmax matrices for inspection.
+``scaled_dot_product_attention``, which on CPU dispatches to its flash kernel (``benchmarks/mssa_kernels.py`` checks
+this and times it against the explicit softmax); the tied projection is passed once as Q, K and V, and the kernel's
+output layout (B, N, K, p) makes the final head concatenation a free reshape. :meth:`attention` returns the explicit
+softmax matrices for inspection.
 
 ``output=`` selects the output matrix applied to the concatenated head outputs A = [A_1 … A_K] (N × K·p), the
 compression-step variants of the sparse-rate-reduction study (REFERENCE §8):
