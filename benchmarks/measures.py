@@ -8,7 +8,7 @@ authors' batched N × N ``torch.logdet``.
    ``ZᵀZ`` (m·d² multiply-adds: every method needs at least that much).
 2. Token-set compression of 64 images × 12 layers × 6 heads × 65 tokens × 64 dims (the per-head coordinates
    W_k = Z U_k of CRATE-T at 32×32 / patch 4), tokens L2-normalised per head, ε² = 0.01 (ε = 0.1):
-   ``½ Σ_k logdet(I + p/(N ε²) W_kᵀW_k)`` by srr (Cholesky on the p × p side) vs the authors' way, one batched
+   ``½ Σ_k logdet(I + p/(N ε²) W_kᵀW_k)`` by ``srr.coding_rate(W, normalize=True)`` (Cholesky on the p × p side) vs the authors' way, one batched
    ``torch.logdet(I + p/(N ε²) W_k W_kᵀ)`` on the N × N side. A second row starts from the tokens (64 × 12 × 65 ×
    384) and the 12 layers' subspaces: ``srr.subspace_compression(Z, U, normalize=True)`` vs projection + the same.
 Every pair is checked equal (relative 1e-5) before timing. Writes benchmarks/results/measures.json.
@@ -74,7 +74,7 @@ def main(argv=None) -> None:
     w = torch.randn(b, layers, heads, n, dh, generator=g)
     tokens = torch.randn(b, layers, n, dim, generator=g)
     u = torch.randn(layers, heads, dim, dh, generator=g) / math.sqrt(dim)
-    srr_w = lambda: srr.coding_rate(F.normalize(w, dim=-1), teps).sum(-1)  # noqa: E731
+    srr_w = lambda: srr.coding_rate(w, teps, normalize=True).sum(-1)  # noqa: E731
     authors_w = lambda: authors_token_compression(w, teps)  # noqa: E731
     srr_zu = lambda: srr.subspace_compression(tokens, u, teps, normalize=True)  # noqa: E731
     authors_zu = lambda: authors_token_compression(tokens.unsqueeze(-3) @ u, teps)  # noqa: E731

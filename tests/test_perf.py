@@ -63,6 +63,78 @@ def test_gram_logdet_equals_logdet_of_either_side():
     assert gram_logdet(torch.randn(0, 4), 1.0).shape == ()
 
 
+@pytest.mark.parametrize("chunk_bytes", [1, 3000, 1 << 30])  # one matrix per chunk, a few, the whole batch
+def test_chunked_log_determinants_equal_one_batched_logdet_with_gradients(monkeypatch, chunk_bytes):
+    monkeypatch.setattr("srr.measures.logdet.CHUNK_BYTES", chunk_bytes)
+    z = torch.randn(7, 3, 9, 5, dtype=D64, requires_grad=True)  # 21 matrices, d < m
+    got = gram_logdet(z, 0.7)
+    expect = torch.logdet(torch.eye(5, dtype=D64) + 0.7 * z.mT @ z)
+    assert got.shape == (7, 3) and torch.allclose(got, expect, atol=1e-10)
+    g = torch.randn(7, 3, dtype=D64)
+    (grad,) = torch.autograd.grad(got, z, g)
+    (grad_ref,) = torch.autograd.grad(expect, z, g)
+    assert torch.allclose(grad, grad_ref, atol=1e-10)
+    # token sets against shared subspaces: projection, normalisation and logdet chunked over the samples
+    tokens = torch.randn(6, 2, 8, 10, dtype=D64)
+    u = torch.randn(2, 3, 10, 4, dtype=D64)
+    w = torch.nn.functional.normalize(tokens.unsqueeze(-3) @ u, dim=-1)
+    ref = 0.5 * torch.logdet(torch.eye(8, dtype=D64) + 4 / (8 * 0.1**2) * w @ w.mT)  # N × N side, (6, 2, 3)
+    out = srr.subspace_compression(tokens, u, 0.1, normalize=True, reduction="none")
+    assert out.shape == (6, 2, 3) and torch.allclose(out, ref, atol=1e-10)
+
+
+@pytest.fixture
+def two_threads():
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    yield
+    torch.set_num_threads(before)
+
+
+def test_chunks_run_in_threads_only_without_autograd_and_agree(monkeypatch, two_threads):
+    import srr.measures.logdet as logdet
+
+    monkeypatch.setattr(logdet, "CHUNK_BYTES", 2000)
+    pools = []
+    real_pool = logdet._pool
+    monkeypatch.setattr(logdet, "_pool", lambda n: pools.append(n) or real_pool(n))
+    tokens = torch.randn(9, 2, 8, 10, dtype=D64)
+    u = torch.randn(2, 3, 10, 4, dtype=D64)
+    w = torch.nn.functional.normalize(tokens.unsqueeze(-3) @ u, dim=-1)
+    ref = 0.5 * torch.logdet(torch.eye(8, dtype=D64) + 4 / (8 * 0.1**2) * w @ w.mT)
+    with torch.no_grad():  # both levels chunked: the samples in threads, their log-determinants in order
+        got = srr.subspace_compression(tokens, u, 0.1, normalize=True, reduction="none")
+        rates = srr.coding_rate(w, 0.1)
+    assert pools and torch.allclose(got, ref, atol=1e-10)
+    assert torch.allclose(rates, srr.coding_rate(tokens.unsqueeze(-3) @ u, 0.1, normalize=True), atol=1e-12)
+    pools.clear()  # a gradient to U (Z without one): in order, in this thread, the graph kept
+    u.requires_grad_(True)
+    out = srr.subspace_compression(tokens, u, 0.1, normalize=True).sum()
+    (grad,) = torch.autograd.grad(out, u)
+    u_ref = u.detach().clone().requires_grad_(True)
+    w_ref = torch.nn.functional.normalize(tokens.unsqueeze(-3) @ u_ref, dim=-1)
+    expect = 0.5 * torch.logdet(torch.eye(8, dtype=D64) + 4 / (8 * 0.1**2) * w_ref @ w_ref.mT).sum()
+    (grad_ref,) = torch.autograd.grad(expect, u_ref)
+    assert not pools and torch.allclose(out, expect, atol=1e-10) and torch.allclose(grad, grad_ref, atol=1e-10)
+
+
+def test_coding_rate_normalize_equals_rate_of_normalised_rows():
+    z = torch.randn(5, 4, 30, 6, dtype=D64) * torch.rand(5, 4, 30, 1, dtype=D64) * 10
+    expect = srr.coding_rate(torch.nn.functional.normalize(z, dim=-1), 0.3)
+    assert torch.allclose(srr.coding_rate(z, 0.3, normalize=True), expect, atol=1e-12)
+    assert not torch.allclose(srr.coding_rate(z, 0.3), expect, atol=1e-3)  # the rows were not unit length
+
+
+def test_chunks_fill_the_cache_budget_on_cpu_only():
+    from srr.measures.logdet import CHUNK_BYTES, chunk_length
+
+    x = torch.zeros(10_000, 2)
+    assert chunk_length(x, 16_640) == CHUNK_BYTES // 16_640  # 65 × 64 float32 tokens: 63 matrices a chunk
+    assert chunk_length(x, 10 * CHUNK_BYTES) == 1
+    meta = torch.zeros(10_000, 2, device="meta")
+    assert chunk_length(meta, 16_640) == 10_000  # other devices: the whole batch in one launch
+
+
 @pytest.mark.parametrize("ubatch", [(), (3,), (2, 3)])
 def test_head_projection_equals_broadcast_product(ubatch):
     z = torch.randn(2, 3, 7, 10, dtype=D64)

@@ -6,7 +6,8 @@ Conventions, used everywhere in srr:
 * ``eps`` is the distortion ε itself, **not ε²**. Code that takes "eps" as ε² (the official MCR² loss, ReduNet,
   SimDINO) converts with ``eps_srr = math.sqrt(eps_theirs)``; the PyPI ``mcr2`` package takes ε like srr.
 * natural logarithm, with the ½ factor: ``R(Z) = ½ logdet(I_d + d/(m ε²) ZᵀZ)``.
-* No normalisation happens inside: L2-normalise rows yourself if the formula you follow assumes it.
+* No normalisation happens inside unless asked (``normalize=True`` where offered): L2-normalise rows yourself if
+  the formula you follow assumes it.
 * Log-determinants go through Cholesky on the smaller side of the Gram matrix (see :mod:`srr.measures.logdet`);
   ``dtype=torch.float64`` computes in double precision. Non-finite input raises ``ValueError``.
 """
@@ -29,17 +30,21 @@ def _prepare(z: Tensor, eps: float, dtype: torch.dtype | None) -> tuple[Tensor, 
     return z.to(compute_dtype(z, dtype)), check_eps(eps)
 
 
-def coding_rate(Z: Tensor, eps: float = 0.5, *, dtype: torch.dtype | None = None) -> Tensor:
+def coding_rate(
+    Z: Tensor, eps: float = 0.5, *, normalize: bool = False, dtype: torch.dtype | None = None
+) -> Tensor:
     """Coding rate ``R(Z, ε) = ½ logdet(I_d + d/(m ε²) ZᵀZ)`` of each (m × d) matrix in ``Z`` (…, m, d).
 
     ``eps`` is ε (not ε²); for code that passes ε², use ``eps=sqrt(that)``. Computed on the smaller Gram side.
+    ``normalize=True`` takes the rate of the rows L2-normalised (the same value as
+    ``coding_rate(F.normalize(Z, dim=-1))``, without a normalised copy of the whole batch).
     Returns a tensor of shape ``Z.shape[:-2]``.
     """
     z, eps = _prepare(Z, eps, dtype)
     m, d = z.shape[-2], z.shape[-1]
     if m == 0:
         return z.new_zeros(z.shape[:-2])
-    return 0.5 * guard_finite(lambda: gram_logdet(z, d / (m * eps**2)), Z=Z)
+    return 0.5 * guard_finite(lambda: gram_logdet(z, d / (m * eps**2), normalize=normalize), Z=Z)
 
 
 def _num_classes(labels: Tensor, num_classes: int | None) -> int:

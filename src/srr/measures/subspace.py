@@ -10,7 +10,7 @@ import torch
 from torch import Tensor
 
 from ..errors import ConfigError
-from .logdet import check_eps, check_finite, compute_dtype, gram_logdet, guard_finite
+from .logdet import check_eps, check_finite, chunk_length, compute_dtype, gram_logdet, guard_finite, map_chunks
 from .rates import coding_rate
 
 __all__ = ["heads_from_qkv", "subspace_compression", "sparsity", "sparse_rate_reduction"]
@@ -53,14 +53,26 @@ def subspace_compression(
     ct = compute_dtype(Z, dtype)
     z, u = Z.to(ct), U.to(ct)
     n, p = z.shape[-2], u.shape[-1]
-    w = _project(z, u)  # (…, K, N, p)
-    if normalize:
-        w = torch.nn.functional.normalize(w, dim=-1)
     if n == 0:
-        per_head = w.new_zeros(w.shape[:-2])
+        per_head = z.new_zeros(_project(z, u).shape[:-2])
     else:
-        per_head = 0.5 * guard_finite(lambda: gram_logdet(w, p / (n * eps**2)), Z=Z, U=U)
+        per_head = guard_finite(lambda: _chunked_per_head(z, u, p / (n * eps**2), normalize), Z=Z, U=U)
     return per_head.sum(-1) if reduction == "sum" else per_head
+
+
+def _chunked_per_head(z: Tensor, u: Tensor, scale: float, normalize: bool) -> Tensor:
+    """½ logdet per head, (…, K). When U is shared along Z's first dimension, the samples go through projection,
+    normalisation and log-determinant a cache-sized chunk at a time (see :func:`~srr.measures.logdet.chunk_length`)."""
+    if z.dim() - 2 > u.dim() - 3 and z.shape[0] > 1:
+        k, p = u.shape[-3], u.shape[-1]
+        # bytes of W_[K] for one sample; four cache budgets a chunk: the projection is more efficient in larger products
+        item = z[0].numel() // z.shape[-1] * k * p * z.element_size()
+        return map_chunks(lambda part: _per_head(part, u, scale, normalize), z, chunk_length(z, item // 4), u)
+    return _per_head(z, u, scale, normalize)
+
+
+def _per_head(z: Tensor, u: Tensor, scale: float, normalize: bool) -> Tensor:
+    return 0.5 * gram_logdet(_project(z, u), scale, normalize=normalize)  # W_k = Z U_k: (…, K, N, p)
 
 
 def _project(z: Tensor, u: Tensor) -> Tensor:
