@@ -83,14 +83,6 @@ def test_chunked_log_determinants_equal_one_batched_logdet_with_gradients(monkey
     assert out.shape == (6, 2, 3) and torch.allclose(out, ref, atol=1e-10)
 
 
-@pytest.fixture
-def two_threads():
-    before = torch.get_num_threads()
-    torch.set_num_threads(2)
-    yield
-    torch.set_num_threads(before)
-
-
 def test_chunks_run_in_threads_only_without_autograd_and_agree(monkeypatch, two_threads):
     import srr.measures.logdet as logdet
 
