@@ -30,11 +30,12 @@ class _ThreeProductISTA(nn.Module):
         self.step_size, self.lambd = step_size, lambd
 
     def forward(self, x):
-        x1 = F.linear(x, self.weight)                    # x Dᵀ
-        grad_1 = F.linear(x1, self.weight.t())           # x Dᵀ D
-        grad_2 = F.linear(x, self.weight.t())            # x D
-        update = self.step_size * (grad_2 - grad_1) - self.step_size * self.lambd
-        return F.relu(x + update)
+        d = self.weight
+        coded = F.linear(x, d)                                  # x Dᵀ   (token product 1)
+        reconstructed = F.linear(coded, d.t())                  # x Dᵀ D (token product 2)
+        correlated = F.linear(x, d.t())                         # x D    (token product 3)
+        eta = self.step_size
+        return F.relu(x + eta * (correlated - reconstructed) - eta * self.lambd)
 
 
 class _ExplicitAttention(nn.Module):
@@ -45,13 +46,11 @@ class _ExplicitAttention(nn.Module):
         self.to_out = nn.Sequential(nn.Linear(heads * dim_head, dim), nn.Dropout(0.0))
 
     def forward(self, x):
-        b, n, _ = x.shape
-        w = self.qkv(x).reshape(b, n, self.heads, -1).permute(0, 2, 1, 3)     # b n (h d) -> b h n d
-        dots = torch.matmul(w, w.transpose(-1, -2)) * self.scale
-        attn = torch.softmax(dots, dim=-1)
-        out = torch.matmul(attn, w)
-        out = out.permute(0, 2, 1, 3).reshape(b, n, -1)                      # b h n d -> b n (h d)
-        return self.to_out(out)
+        batch, tokens, _ = x.shape
+        heads = self.qkv(x).reshape(batch, tokens, self.heads, -1).permute(0, 2, 1, 3)  # (B, K, N, p)
+        similarity = torch.matmul(heads, heads.transpose(-1, -2)) * self.scale        # (B, K, N, N), explicit
+        mixed = torch.matmul(torch.softmax(similarity, dim=-1), heads)
+        return self.to_out(mixed.permute(0, 2, 1, 3).reshape(batch, tokens, -1))
 
 
 class _Patches(nn.Module):
@@ -86,15 +85,12 @@ class AuthorsCRATE(nn.Module):
         self.mlp_head = nn.Sequential(nn.LayerNorm(dim), nn.Linear(dim, num_classes))
 
     def forward(self, img):
-        x = self.to_patch_embedding(img)
-        b, n, _ = x.shape
-        cls_tokens = self.cls_token.expand(b, 1, -1)                         # repeat '1 1 d -> b 1 d'
-        x = torch.cat((cls_tokens, x), dim=1)
-        x += self.pos_embedding[:, :(n + 1)]
-        for attn, ff in self.transformer.layers:
-            grad_x = attn(x) + x
-            x = ff(grad_x)
-        return self.mlp_head(x[:, 0])
+        patches = self.to_patch_embedding(img)
+        z = torch.cat((self.cls_token.expand(patches.shape[0], 1, -1), patches), dim=1)
+        z = z + self.pos_embedding[:, :z.shape[1]]
+        for compress, sparsify in self.transformer.layers:
+            z = sparsify(compress(z) + z)  # MSSA with its skip connection, then ISTA (no skip)
+        return self.mlp_head(z[:, 0])
 
 
 def authors_twin(model) -> AuthorsCRATE:
