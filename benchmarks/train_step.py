@@ -1,6 +1,6 @@
 """Train-step throughput: srr's CRATE vs the authors' formulation (same weights) vs srr's ViT of equal parameters.
 
-    python benchmarks/train_step.py [--rounds 15] [--batch 64] [--compile]
+    python benchmarks/train_step.py [--rounds 15] [--batch 64] [--compile] [--profile]
 
 One step = zero_grad, forward, cross-entropy, backward, AdamW step, on a fixed batch of 32×32 RGB images
 (CRATE-T width: dim 384, depth 12, 6 heads, patch 4, 10 classes). Before timing, srr's CRATE and the authors'
@@ -8,7 +8,9 @@ formulation are checked to give the same logits and the same gradients (relative
 Reports images/s (median over alternating rounds), FLOPs per step (torch.utils.flop_counter: matrix products and
 attention of forward and backward), achieved GFLOP/s over a 2048² float32 matrix-product peak measured in the same
 process, and peak memory: the high-water RSS increase of a fresh process over three steps (params, gradients, AdamW
-state and activations; RSS, not tracemalloc). Writes benchmarks/results/train_step.json.
+state and activations; RSS, not tracemalloc). ``--profile`` adds, per contender, the self CPU time of the
+operators that take most of one step (torch.profiler, after the timed rounds). Writes
+benchmarks/results/train_step.json.
 """
 from __future__ import annotations
 
@@ -64,6 +66,18 @@ def check_equal(a, b, x, y, tol=1e-5, grad_tol=1e-4) -> dict:
     return out
 
 
+def profile_step(step, top: int = 12) -> dict[str, float]:
+    """Self CPU milliseconds of the ``top`` costliest operators in one call of ``step``, and the total."""
+    from torch.profiler import profile
+
+    with profile() as prof:
+        step()
+    events = sorted(prof.key_averages(), key=lambda e: e.self_cpu_time_total, reverse=True)
+    out = {e.key: e.self_cpu_time_total / 1e3 for e in events[:top]}
+    out["total"] = sum(e.self_cpu_time_total for e in events) / 1e3
+    return out
+
+
 def batch(n, seed=1):
     g = torch.Generator().manual_seed(seed)
     return torch.randn(n, 3, 32, 32, generator=g), torch.randint(0, 10, (n,), generator=g)
@@ -87,6 +101,7 @@ def main(argv=None) -> None:
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--compile", action="store_true", help="also time torch.compile'd srr CRATE and ViT")
     p.add_argument("--no-memory", action="store_true", help="skip the peak-memory child processes")
+    p.add_argument("--profile", action="store_true", help="also profile one step of each contender (top operators)")
     p.add_argument("--fused-adamw", action="store_true",
                    help="AdamW(fused=True) for every contender (default: plain AdamW, as srr's trainer)")
     p.add_argument("--memory-child", nargs=4, metavar=("NAME", "BATCH", "COMPILE", "FUSED"), help=argparse.SUPPRESS)
@@ -126,6 +141,8 @@ def main(argv=None) -> None:
         if not args.no_memory:
             results[key]["memory"] = common.peak_memory_in_child(__file__, base, str(args.batch), "1" if comp else "0",
                                                                 "1" if args.fused_adamw else "0")
+        if args.profile:
+            results[key]["profile_self_cpu_ms"] = profile_step(steps[key])
     ips = {k: v["images_per_s"] for k, v in results.items()}
     ratios = {"srr_crate/authors_crate": ips["srr_crate"] / ips["authors_crate"],
               "srr_crate/srr_vit": ips["srr_crate"] / ips["srr_vit"]}
