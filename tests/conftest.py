@@ -1,11 +1,13 @@
 import contextlib
+import sys
 from pathlib import Path
 
 import pytest
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
-SHARED_DATA = ROOT.parent / "shared" / "data"
+sys.path.insert(0, str(Path(__file__).resolve().parent / "helpers"))  # shared test helpers: `from paths import ROOT`
+
+from paths import ROOT, SHARED_DATA  # noqa: E402
 
 
 @pytest.fixture(autouse=True)

@@ -11,7 +11,7 @@ from srr.measures.logdet import gram, gram_logdet
 from srr.measures.subspace import _project
 from srr.operators import ISTA
 
-from conftest import ROOT
+from paths import ROOT
 
 D64 = torch.float64
 

@@ -3,7 +3,7 @@ methods consistent with the forward, save/load, and a short training run of ever
 import pytest
 import torch
 import torch.nn.functional as F
-from test_family_operators import odl_reference, randomise, ssa_columns, tssa_reference
+from references import odl_reference, randomise, ssa_columns, tssa_reference
 
 import srr
 from srr.cli import main

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-SRC = Path(__file__).resolve().parents[1] / "src"
+from paths import SRC
 LIMIT = 2 * 1024**3
 
 SCRIPT = r"""

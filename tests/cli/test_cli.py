@@ -75,7 +75,7 @@ def test_bad_input_gives_one_line_and_nonzero_exit(tmp_path, capsys, argv, messa
 
 
 def test_truncated_idx_file_via_cli(tmp_path, capsys):
-    from test_data import make_mnist_like
+    from idx_files import make_mnist_like
 
     make_mnist_like(tmp_path / "m", gz=True)
     f = tmp_path / "m" / "train-labels-idx1-ubyte.gz"

@@ -18,7 +18,7 @@ from reliability_counts import tried
 
 from srr.cli import main
 
-ROOT = Path(__file__).resolve().parents[1]
+from paths import ROOT
 TRAIN = "train --model crate_nano --set dim=16 --set depth=1 --set heads=2 --epochs 1 --no-progress --out {out}"
 REDUNET = "redunet --layers 1 --no-progress --out {out}"
 ANALYZE = "analyze --samples 8 --out {out}"

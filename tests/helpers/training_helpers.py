@@ -7,7 +7,7 @@ from pathlib import Path
 
 from safetensors.torch import load_file
 
-ROOT = Path(__file__).resolve().parents[1]
+from paths import ROOT
 DATA = "synthetic:k=4,d=16,n=40"  # 128 training vectors as 1 x 16 images, 4 classes
 TINY = ["--model", "crate_nano", "--data", DATA, "--set", "dim=16", "--set", "depth=2", "--set", "heads=2",
         "--set", "patch_size=[1,4]", "--no-progress", "--no-tensorboard"]
