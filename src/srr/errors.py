@@ -32,6 +32,14 @@ class DataFileNotFoundError(SrrError, FileNotFoundError):
     """A file or folder named by the user does not exist."""
 
 
+class ResourceError(SrrError, ValueError):
+    """A size that the input or the machine cannot hold (checked before allocating)."""
+
+
+class RunFolderError(SrrError, ValueError):
+    """An output folder that belongs to another run, is in use, or would overwrite an input."""
+
+
 def one_line(exc: BaseException, lines: int = 2, width: int = 300) -> str:
     """A third-party exception's message as one line for the CLI: its first ``lines`` non-empty lines joined with
     ``"; "`` (torch puts the useful detail on the second line of a state-dict error), cut at ``width`` characters."""

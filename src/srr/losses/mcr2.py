@@ -25,7 +25,8 @@ import torch
 from torch import Tensor, nn
 
 from ..errors import ConfigError
-from ..measures.logdet import check_eps, check_finite, compute_dtype, logdet_i_plus
+from ..checks import check_eps, check_finite
+from ..measures.logdet import compute_dtype, logdet_i_plus
 from .distributed import all_reduce_max, all_reduce_sum, distributed_world
 
 __all__ = ["MCR2", "DEFAULT_EPS"]

@@ -22,33 +22,13 @@ from typing import Callable
 import torch
 from torch import Tensor
 
+from ..checks import check_eps, check_finite
 from ..errors import ConfigError, NonFiniteError
 
 __all__ = ["check_finite", "check_eps", "compute_dtype", "gram", "logdet_i_plus", "gram_logdet", "guard_finite"]
 
 #: Working-set size of one chunk of small matrices on the CPU (see :func:`chunk_length`): about a core's L2 cache.
 CHUNK_BYTES = 1 << 20
-
-
-def check_finite(x: Tensor, name: str = "input") -> None:
-    """Raise :class:`~srr.errors.NonFiniteError` (a ``ValueError``) if ``x`` holds NaN or ±inf."""
-    if not torch.is_tensor(x):
-        raise ConfigError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
-    if x.is_floating_point() or x.is_complex():
-        if not bool(torch.isfinite(x).all()):
-            bad = int((~torch.isfinite(x)).sum())
-            raise NonFiniteError(f"{name} contains {bad} non-finite value(s) (NaN or inf); rates are undefined")
-
-
-def check_eps(eps: float) -> float:
-    """Validate the distortion ε (not ε²): a finite positive number."""
-    try:
-        eps = float(eps)
-    except (TypeError, ValueError):
-        raise ConfigError(f"eps must be a positive number, got {eps!r}") from None
-    if not (eps > 0.0 and eps < float("inf")):
-        raise ConfigError(f"eps must be a finite positive number (it is ε, not ε²), got {eps}")
-    return eps
 
 
 def compute_dtype(x: Tensor, dtype: torch.dtype | None) -> torch.dtype:

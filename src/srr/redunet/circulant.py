@@ -16,7 +16,7 @@ import torch
 from torch import Tensor
 
 from ..errors import DataError
-from ..measures.logdet import check_eps
+from ..checks import check_eps
 from .operators import regularized_inverse
 
 __all__ = ["circulant_matrix", "block_circulant_operator"]

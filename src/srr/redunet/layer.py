@@ -33,7 +33,7 @@ import torch
 from torch import Tensor, nn
 
 from ..errors import ConfigError, DataError
-from ..measures.logdet import check_eps, check_finite
+from ..checks import check_eps, check_finite
 from .operators import check_labels, class_grams, class_operators, regularized_inverse
 
 __all__ = ["ReduLayer", "normalize_features", "DEFAULT_EPS", "DEFAULT_ETA", "DEFAULT_LAM"]

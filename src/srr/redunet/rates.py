@@ -16,7 +16,8 @@ from torch import Tensor
 
 from ..errors import DataError
 from ..measures import coding_rate
-from ..measures.logdet import check_eps, logdet_i_plus
+from ..checks import check_eps
+from ..measures.logdet import logdet_i_plus
 
 __all__ = ["rate", "redunet_rates"]
 
