@@ -95,7 +95,7 @@ class AuthorsCRATE(nn.Module):
 
 def authors_twin(model) -> AuthorsCRATE:
     """An :class:`AuthorsCRATE` holding exactly the weights of the srr CRATE ``model`` (strict state-dict load)."""
-    cfg = model.config["args"]
+    cfg = model.config.to_dict()
     twin = AuthorsCRATE(cfg["image_size"], cfg["patch_size"], cfg["num_classes"], cfg["dim"], cfg["depth"],
                         cfg["heads"], cfg.get("dim_head"), cfg["channels"])
     twin.load_state_dict(model.state_dict(), strict=True)

@@ -1,10 +1,8 @@
 """srr: white-box deep networks from the principle of (sparse) rate reduction, and instruments to open any network.
 
 Conventions (stated once, kept everywhere): samples or tokens are rows, ``(…, m, d)``; ``eps`` is the distortion ε,
-not ε²; natural logarithms; ``R(Z) = ½ logdet(I + d/(m ε²) ZᵀZ)``. See ``REFERENCE.md`` §1.
+not ε²; natural logarithms; ``R(Z) = ½ logdet(I + d/(m ε²) ZᵀZ)``. See ``docs/conventions.md``.
 """
-__version__ = "0.1.0"
-
 from .errors import SrrError
 from .measures import (
     coding_rate,
@@ -15,7 +13,9 @@ from .measures import (
     sparsity,
     subspace_compression,
 )
-from .models import count_parameters, create_model, from_pretrained, list_models, save_pretrained
+from .models import count_parameters, create_model, from_pretrained, get_config, list_models, save_pretrained
+from .redunet import ReduNet  # noqa: F401  (registers the ReduNet family)
+from .version import __version__
 
 __all__ = [
     "__version__",
@@ -28,6 +28,7 @@ __all__ = [
     "sparsity",
     "sparse_rate_reduction",
     "create_model",
+    "get_config",
     "list_models",
     "count_parameters",
     "save_pretrained",

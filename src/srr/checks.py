@@ -37,6 +37,10 @@ def check_number(value: Any, name: str, *, low: float | None = None, high: float
         raise error(f"{_name(name)} must be a finite number, got {value!r}") from None
     if not math.isfinite(v):
         raise error(f"{_name(name)} must be a finite number, got {v}")
+    if low is not None and high is not None and (v < low or (low_open and v == low) or v > high
+                                                 or (high_open and v == high)):
+        raise error(f"{_name(name)} must lie in {'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
+                    f", got {v:g}")
     if low is not None and (v < low or (low_open and v == low)):
         raise error(f"{_name(name)} must be {'>' if low_open else '>='} {low:g}, got {v:g}")
     if high is not None and (v > high or (high_open and v == high)):
@@ -55,6 +59,8 @@ def check_int(value: Any, name: str, *, low: int | None = None, high: int | None
         v = int(value)
     else:
         raise error(f"{_name(name)} must be an integer, got {value!r}")
+    if low is not None and high is not None and not low <= v <= high:
+        raise error(f"{_name(name)} must lie in [{low}, {high}], got {v}")
     if low is not None and v < low:
         raise error(f"{_name(name)} must be >= {low}, got {v}")
     if high is not None and v > high:

@@ -106,12 +106,12 @@ def test_ansatz_cli(tmp_path, capsys):
     report = json.loads((run_dir / "ansatz" / "ansatz.json").read_text())
     assert set(report["results"]) == {"init", "trained"} and report["alphas"] == [0.5, 1.0]
     assert "seed 4" in report["init"] and len(report["results"]["trained"]) == 4
-    from srr.cli.options import initial_copy  # the rebuilt initialisation is the one `srr train` started from
-    from srr.models import read_config
+    from srr.analysis.runs import initial_copy, open_source  # the rebuilt initialisation is `srr train`'s start
 
     torch.manual_seed(4)
     first = srr.create_model("mlp_nano", image_size=8, channels=1, num_classes=10, width=32)
-    rebuilt, _ = initial_copy(str(run_dir), "mlp_nano", read_config(run_dir)["args"], seed=0)
+    rebuilt, how = initial_copy(open_source(str(run_dir)), seed=0)
+    assert "training seed 4" in how
     assert all(torch.equal(a, b) for a, b in zip(first.parameters(), rebuilt.parameters()))
     assert (run_dir / "ansatz" / "ansatz.png").read_bytes()[:4] == b"\x89PNG"
     assert main(["ansatz", "mlp_nano", "--alphas", "x"]) == 2

@@ -91,4 +91,4 @@ def test_attention_cli_writes_images_and_json(tmp_path, capsys):
         assert (out / f).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert main(["attention", "crate_nano", "--index", "100000", "--out", str(out)]) == 2
     err = capsys.readouterr().err
-    assert "--index must be in [0, 359)" in err and len(err.strip().splitlines()) == 1
+    assert "--index must lie in [0, 358], got 100000" in err and len(err.strip().splitlines()) == 1

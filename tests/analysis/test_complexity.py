@@ -21,8 +21,8 @@ def test_mu_srr_equals_a_hand_computation_without_layernorm():
     got = srr_measure(model, x)
     z, terms = model.tokens(x), []
     with torch.no_grad():
-        for (attn, ista), u in zip(model.transformer.layers, model.subspaces()):
-            z = ista.fn(attn.fn(z) + z)  # the layer with both LayerNorms removed
+        for block, u in zip(model.transformer.layers, model.subspaces()):
+            z = block._modules["1"].fn(block.attention(z) + z)  # the layer with both LayerNorms removed
             eps = math.sqrt(8 / 17)  # γ = p/(N ε²) = 1 with p = 8, N = 17 tokens
             r = subspace_compression(z.double(), u.double(), eps) - coding_rate(z.double(), eps)
             terms.append(float((r + 0.1 * (z != 0).sum((-2, -1))).mean()))

@@ -37,13 +37,13 @@ def test_aot_step_matches_the_formula():
     _, labels0, bases0, clean = token_sets(batch=2, tokens=12, k=3, d=12, rank=2, noise=0.0, seed=3)
     out = aot_step(clean, true_mssa(bases0), 0.5, 1.0, tau=0.1)
     assert snr(out, labels0, bases0)["noise_free"]
-    layer = aot_layers(bases, depth=1, eta=eta).layers[0][0]  # the registry's AoT layer: η·MSSA(LN(Z)) through U
+    layer = aot_layers(bases, depth=1, eta=eta)[0]._modules["0"]  # the registry's AoT block: η·MSSA(LN(Z)) through U
     normed = torch.nn.functional.layer_norm(z, (12,))
     expected = sum(eta * torch.softmax((normed @ u) @ (normed @ u).mT / 2**0.5, -1) @ (normed @ u) @ u.T for u in bases)
     with torch.no_grad():
         torch.testing.assert_close(layer(z), expected, rtol=1e-5, atol=1e-5)
     net = crate_layers(bases, depth=2)
-    assert torch.equal(net.layers[1][1].fn.weight, torch.eye(12))
+    assert torch.equal(net[1]._modules["1"].fn.weight, torch.eye(12))
 
 
 def test_denoising_curves_and_command(tmp_path, capsys):

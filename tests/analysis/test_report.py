@@ -78,7 +78,7 @@ def test_report_of_a_crate_run(tmp_path, capsys):
     argv = ["report", str(run_dir), "--samples", "32", "--ansatz-samples", "32", "--index", "3"]
     assert main(argv) == 0
     checker = _check(run_dir / "report.html")
-    assert checker.h2 == ["Training curves", "Layer by layer: compression and sparsity", "Attention maps (CLS token)",
+    assert checker.h2 == ["Training curves", "Layer by layer: compression and sparsity", "Attention maps",
                           "Feature ansatz and tight frames"]
     assert len(checker.images) == 5
     stamp = (run_dir / "ansatz" / "ansatz.json").stat().st_mtime_ns
@@ -97,6 +97,7 @@ def test_report_of_an_mlp_run_says_what_it_leaves_out(tmp_path, capsys):
     assert main(["report", str(run_dir), "--ansatz-samples", "16", "--out", str(tmp_path / "r.html")]) == 0
     checker = _check(tmp_path / "r.html")
     assert checker.h2 == ["Training curves", "Feature ansatz and tight frames"]
-    assert "mlp_nano has no attention_maps" in (tmp_path / "r.html").read_text()
+    page = (tmp_path / "r.html").read_text()
+    assert "mlp_nano has no layers of tokens" in page and "attention maps (mlp_nano" in page
     assert main(["report", str(tmp_path / "missing")]) == 2
     assert "run folder not found" in capsys.readouterr().err

@@ -33,7 +33,9 @@ def test_train_writes_metrics_summary_and_model_deterministically(tmp_path, caps
     assert run(capsys, "train", *TINY, "--out", str(b), "--seed", "3")[0] == 0
     lines = [json.loads(ln) for ln in (a / "metrics.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in lines] == [1, 2]
-    assert set(lines[0]) == {"epoch", "train_loss", "test_loss", "test_accuracy", "seconds"}
+    assert set(lines[0]) == {"epoch", "step", "train_loss", "test_loss", "test_accuracy", "lr", "images",
+                             "images_per_second", "seconds"}
+    assert [r["step"] for r in lines] == [12, 24] and lines[-1]["images"] == 2 * 1438  # 12 batches of 128 (last 30)
     summary = json.loads((a / "summary.json").read_text())
     assert summary["model"] == "crate_nano" and summary["data"] == "digits"
     assert summary["test_accuracy"] == lines[-1]["test_accuracy"] and summary["parameters"] > 0
@@ -63,7 +65,7 @@ def test_analyze_reports_trained_and_random(tmp_path, capsys):
         (["train", "--set", "patch_size=3"], "not divisible by the patch size"),
         (["train", "--set", "channels=3", "--epochs", "1"], "expects images of shape (batch, 3, 8, 8)"),
         (["train", "--data", "idx:/nonexistent/mnist"], "IDX folder not found"),
-        (["train", "--epochs", "0"], "must be positive"),
+        (["train", "--epochs", "0"], "--epochs must lie in [1, 1000000], got 0"),
         (["analyze", "/nonexistent-run-dir"], "unknown model"),
     ],
 )

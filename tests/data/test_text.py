@@ -10,10 +10,10 @@ from srr.cli import main
 from srr.data import ByteTokenizer, load_data, load_text
 from srr.errors import DataError, DataFileNotFoundError
 from srr.training import parameter_groups
-from srr.training.lm import evaluate_lm
+from srr.objectives.language import evaluate_lm
 
 TINY_LM = ["--model", "crate_gpt_nano", "--set", "dim=32", "--set", "depth=2", "--set", "heads=2", "--set",
-           "context=32", "--context", "32", "--batch-size", "8", "--steps", "40", "--eval-interval", "20",
+           "context=32", "--context", "32", "--batch-size", "8", "--steps", "40", "--eval-every", "20",
            "--eval-tokens", "2048", "--lr", "3e-3", "--no-progress"]
 
 
@@ -125,15 +125,20 @@ def test_parameter_groups_do_not_decay_tost_statistics():
 
 
 @pytest.mark.parametrize("argv,message", [
-    (["train", "--task", "lm"], "--task lm needs --data text:PATH"),
+    (["train", "--objective", "lm"], "--objective lm needs --data text:PATH"),
     (["train", "--model", "gpt_nano", "--data", "digits"], "gives labelled images, not text"),
-    (["train", "--model", "crate_nano", "--task", "lm", "--data", "text:x"], "crate_nano is an image model"),
-    (["train", "--model", "gpt_nano", "--task", "image"], "gpt_nano is a language model"),
-    (["train", "--model", "gpt_nano", "--data", "text:x", "--epochs", "3"], "--epochs do(es) not apply to --task lm"),
+    (["train", "--model", "crate_nano", "--objective", "lm", "--data", "text:x"], "crate_nano is an image model"),
+    (["train", "--model", "gpt_nano", "--objective", "classification"], "gpt_nano is a language model"),
+    (["train", "--model", "gpt_nano", "--data", "text:x", "--epochs", "3"],
+     "--epochs does not apply to --objective lm (it belongs to classification, mcr2)"),
     (["train", "--model", "gpt_nano", "--data", "text:/no/such.txt"], "text file not found: /no/such.txt"),
-    (["train", "--model", "gpt_nano", "--data", "text:x", "--steps", "0"], "must be positive"),
-    (["train", "--steps", "5"], "--steps do(es) not apply to --task image"),
-    (["train", "--model", "gpt_nano", "--data", "text:x", "--loss", "mcr2"], "--loss mcr2 do(es) not apply"),
+    (["train", "--model", "gpt_nano", "--data", "text:x", "--steps", "0"], "--steps must lie in [1, "),
+    (["train", "--steps", "5"], "--steps does not apply to --objective classification (it belongs to lm)"),
+    (["train", "--model", "gpt_nano", "--data", "text:x", "--objective", "mcr2"], "gpt_nano is a language model"),
+    (["train", "--model", "gpt_nano", "--data", "text:x", "--eps", "0.5"],
+     "--eps does not apply to --objective lm (it belongs to mcr2)"),
+    (["train", "--model", "gpt_nano", "--data", "text:x", "--mixup", "0.5"],
+     "--mixup does not apply to --objective lm (it belongs to classification)"),
     (["generate", "/no/such/dir"], "holds no config.json"),
 ])
 def test_lm_cli_errors_are_one_line(capsys, argv, message):

@@ -200,7 +200,7 @@ def test_save_load_round_trip_and_errors(tmp_path):
     back = ReduNet.load(tmp_path)
     assert torch.equal(back(mix.x), net(mix.x))
     (tmp_path / "config.json").write_text('{"model": "crate_nano", "args": {}}')
-    with pytest.raises(CheckpointError, match="does not describe a ReduNet"):
+    with pytest.raises(CheckpointError, match="holds crate_nano, not a ReduNet"):
         ReduNet.load(tmp_path)
 
 

@@ -89,12 +89,12 @@ def test_redunet_command_errors_in_one_line(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert err.startswith("srr redunet: error: unknown data source") and "\n" not in err
     assert main(["redunet", "--layers", "0", "--out", str(tmp_path)]) == 2
-    assert "must be positive" in capsys.readouterr().err
+    assert "--layers must lie in [1, 4096], got 0" in capsys.readouterr().err
 
 
 def test_train_with_mcr2_loss(tmp_path, capsys):
     out = tmp_path / "m"
-    code = main(["train", "--loss", "mcr2", "--model", "crate_nano", "--set", "dim=16", "--set", "depth=1",
+    code = main(["train", "--objective", "mcr2", "--model", "crate_nano", "--set", "dim=16", "--set", "depth=1",
                  "--set", "heads=2", "--epochs", "2", "--batch-size", "256", "--no-progress", "--out", str(out)])
     printed = capsys.readouterr().out
     assert code == 0 and "nearest subspace" in printed
@@ -102,6 +102,6 @@ def test_train_with_mcr2_loss(tmp_path, capsys):
     assert [r["epoch"] for r in rows] == [1, 2]
     assert rows[1]["train_delta_R"] > rows[0]["train_delta_R"]  # the rate reduction of the features grows
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["loss"] == "mcr2" and summary["test_accuracy"] == rows[-1]["test_nearest_subspace"] > 0.3
-    assert abs(summary["config"]["eps"] - 0.5 ** 0.5) < 1e-12
+    assert summary["objective"] == "mcr2" and summary["test_accuracy"] == rows[-1]["test_nearest_subspace"] > 0.3
+    assert abs(summary["objective_config"]["eps"] - 0.5 ** 0.5) < 1e-12
     assert (out / "model.safetensors").is_file()

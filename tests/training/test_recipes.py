@@ -7,21 +7,31 @@ from torch import nn
 
 from srr.cli import main
 from srr.errors import ConfigError
-from srr.training import Lion, TrainConfig, config_from, list_recipes, load_recipe, parameter_groups, warmup_cosine
-from srr.training.augment import Augmenter, mix_batch, rand_augment, random_flip, random_resized_crop
+from srr.data.augment import Augmenter, mix_batch, rand_augment, random_flip, random_resized_crop
+from srr.objectives import ClassificationConfig
+from srr.training import Lion, list_recipes, load_recipe, parameter_groups, plan_training, warmup_cosine
 from training_helpers import TINY, steps
+
+
+def settings(recipe: str, **kw) -> dict:
+    """The resolved engine and objective settings of a shipped recipe."""
+    plan = plan_training(recipe=recipe, **kw)
+    return {**plan.train.to_dict(), **plan.objective_config.to_dict()}
 
 
 def test_shipped_recipes_load_and_say_what_they_are():
     names = set(list_recipes())
-    assert {"digits_demo", "crate_cifar10_scratch", "crate_imagenet", "crate_finetune"} <= names
-    imagenet = config_from(load_recipe("crate_imagenet").train)
-    assert (imagenet.optimizer, imagenet.lr, imagenet.weight_decay, imagenet.batch_size) == ("lion", 2.4e-4, 0.5, 2048)
-    assert (imagenet.epochs, imagenet.warmup_epochs, imagenet.label_smoothing) == (150, 5.0, 0.1)
+    assert {"digits_demo", "crate_cifar10_scratch", "crate_imagenet", "crate_finetune", "mnist_micro"} <= names
+    imagenet = settings("crate_imagenet")
+    assert [imagenet[k] for k in ("optimizer", "lr", "weight_decay", "batch_size")] == ["lion", 2.4e-4, 0.5, 2048]
+    assert [imagenet[k] for k in ("epochs", "warmup_epochs", "label_smoothing")] == [150, 5.0, 0.1]
     cifar = load_recipe("crate_cifar10_scratch")
     assert cifar.model == "crate_tiny" and cifar.model_args == {"patch_size": 4}
-    assert config_from(cifar.train).randaugment == 2 and config_from(cifar.train).randaugment_magnitude == 14
-    assert config_from(load_recipe("crate_finetune").train).resize == 224
+    assert settings("crate_cifar10_scratch")["randaugment"] == 2
+    assert settings("crate_cifar10_scratch")["randaugment_magnitude"] == 14
+    assert settings("crate_finetune", data="digits")["resize"] == 224
+    with pytest.raises(ConfigError, match="recipe mnist_micro names no data: pass --data"):
+        plan_training(recipe="mnist_micro")  # no path outside the repository is assumed
 
 
 def test_recipe_errors_are_one_clear_line(tmp_path, capsys):
@@ -30,11 +40,20 @@ def test_recipe_errors_are_one_clear_line(tmp_path, capsys):
     with pytest.raises(ConfigError, match="unknown training setting 'epoch'; did you mean 'epochs'"):
         load_recipe(bad)
     bad.write_text('[train]\nlr = "fast"\n')
-    with pytest.raises(ConfigError, match="lr must be float"):
+    with pytest.raises(ConfigError, match=r"r.toml: lr must be a number, got 'fast'"):
         load_recipe(bad)
     with pytest.raises(ConfigError, match="unknown recipe 'digits_dmeo'; did you mean digits_demo"):
         load_recipe("digits_dmeo")
-    assert main(["train", "--recipe", str(bad)]) == 2 and "lr must be float" in capsys.readouterr().err
+    assert main(["train", "--recipe", str(bad)]) == 2 and "lr must be a number" in capsys.readouterr().err
+    bad.write_text('model = ["crate_nano"]\n')
+    with pytest.raises(ConfigError, match=r"model must be a string, got \['crate_nano'\]"):
+        load_recipe(bad)
+    bad.write_text("[train]\ndropout = 0.5\n")  # a model setting in [train]: refused, not ignored
+    with pytest.raises(ConfigError, match="unknown training setting 'dropout'"):
+        load_recipe(bad)
+    bad.write_text("[train]\nsteps = 5\n")  # a setting of another objective
+    with pytest.raises(ConfigError, match="--steps does not apply to --objective classification"):
+        load_recipe(bad)
 
 
 def test_command_line_overrides_the_recipe(tmp_path, capsys, one_thread):
@@ -48,7 +67,8 @@ def test_command_line_overrides_the_recipe(tmp_path, capsys, one_thread):
     assert steps(tmp_path / "o")[0]["lr"] == pytest.approx(5e-3 * 1 / 2)  # warm-up step 1 of 2, recipe lr
     import json
     run = json.loads((tmp_path / "o" / "run.json").read_text())
-    assert run["model_config"]["args"]["dim"] == 16 and run["train"]["epochs"] == 1  # --set beat [model_args]
+    assert run["model_config"]["args"]["dim"] == 16 and run["objective_config"]["epochs"] == 1  # --set beat [model_args]
+    assert run["sources"]["epochs"] == "flag" and run["sources"]["lr"] == f"recipe {recipe.stem}"
 
 
 def test_lion_matches_its_formula():
@@ -90,7 +110,7 @@ def test_augmentations():
     target = torch.eye(6)
     mixed, mt = mix_batch(x, target, g, mixup=0.0, cutmix=1.0)
     assert torch.allclose(mt.sum(1), torch.ones(6)) and (mt > 0).sum(1).max() <= 2
-    config = TrainConfig(mixup=0.4, label_smoothing=0.1)
+    config = ClassificationConfig(mixup=0.4, label_smoothing=0.1)
     _, soft = Augmenter(config, [0.0] * 3, [1.0] * 3, 10)(x, torch.arange(6), g)
     assert soft.shape == (6, 10) and torch.allclose(soft.sum(1), torch.ones(6)) and float(soft.min()) >= 0.01 - 1e-6
 
@@ -112,6 +132,8 @@ def test_fine_tuning_start_copies_resizes_and_reinitialises(tmp_path):
     report = load_initial_weights(target, tmp_path / "pre")
     assert report["resized"] == ["pos_embedding"] and set(report["skipped"]) == {"mlp_head.1.weight", "mlp_head.1.bias"}
     assert torch.equal(target.transformer.layers[1][1].fn.weight, source.transformer.layers[1][1].fn.weight)
+    assert report["loaded"] and all(name.startswith(("to_patch", "transformer", "cls_token", "mlp_head.0"))
+                                    for name in report["loaded"])
     assert torch.equal(target.mlp_head[1].weight, fresh_head)
     assert target.pos_embedding.shape == (1, 65, 16) and torch.equal(target.pos_embedding[:, 0], source.pos_embedding[:, 0])
 
@@ -126,5 +148,5 @@ def test_tensorboard_events_when_installed(tmp_path, capsys, one_thread):
 
     acc = EventAccumulator(str(tmp_path / "tb" / "tensorboard"))
     acc.Reload()
-    assert {"train/loss", "train/lr", "epoch/test_accuracy"} <= set(acc.Tags()["scalars"])
+    assert {"train/loss", "train/lr", "eval/test_accuracy"} <= set(acc.Tags()["scalars"])
     assert len(acc.Scalars("train/loss")) == 1  # 128 training images in one batch of the demo recipe's 128

@@ -35,7 +35,7 @@ from tqdm.auto import tqdm
 from ..errors import ConfigError, DataError
 
 __all__ = ["LinearMaps", "gradient_moments", "pearson", "matrix_power", "tight_frame_statistics", "plot_ansatz",
-           "ansatz_statistics", "feature_ansatz", "ALPHAS"]
+           "ansatz_statistics", "feature_ansatz", "ansatz_report", "ALPHAS"]
 
 ALPHAS = (0.25, 0.5, 0.75, 1.0)
 
@@ -252,3 +252,39 @@ def plot_ansatz(results: dict[str, list[dict]], path, title: str = "") -> None:
     if title:
         fig.suptitle(title, fontsize=10)
     save_png(fig, path, dpi=110)
+
+
+def ansatz_report(src, data, out, samples: int = 1000, alphas=ALPHAS, remove_init: bool = False, seed: int = 0,
+                  progress: bool = False) -> dict:
+    """Write ``ansatz.json`` and ``ansatz.png`` into the folder ``out`` (published whole): the ansatz of ``src``'s
+    model (and of its initialisation when it is a trained run) on the first ``samples`` training images of
+    ``data``. Returns the report."""
+    from ..checks import check_int, check_number
+    from ..io import atomic_write_json
+    from ..runfolder import publish_folder
+    from .runs import initial_copy
+
+    if src.task != "image":
+        raise ConfigError(f"the feature ansatz needs an image classifier (logits per class); {src.name} is a "
+                          f"{src.task} model")
+    check_int(samples, "--samples", low=1)
+    alphas = tuple(check_number(a, "alpha", low=0.0, low_open=True, high=16.0) for a in alphas)
+    if not alphas:
+        raise ConfigError("--alphas needs at least one power")
+    if 0.5 not in alphas:
+        alphas = tuple(sorted(alphas + (0.5,)))
+    n = min(samples, len(data.train_set))
+    x = data.train_set.__getitems__(list(range(n)))[0]
+    init, how = initial_copy(src, seed)
+    models = {"init": init, "trained": src.model} if src.label == "trained" else {"init": src.model}
+    results = {k: feature_ansatz(m, x, alphas, init=init, remove_init=remove_init and k != "init", progress=progress)
+               for k, m in models.items()}
+    variant = (f"Pearson(F, AGOP^alpha) with F = {'(W-W0)^T (W-W0)' if remove_init else 'W^T W'}; "
+               "AGOP = W^T G W, G = mean over samples of the sum over outputs c (logits) and tokens of the "
+               "uncentred pre-activation gradients g g^T")
+    report = {"model": src.name, "data": data.spec, "samples": len(x), "alphas": list(alphas), "variant": variant,
+              "init": how, "results": results}
+    with publish_folder(out) as tmp:
+        atomic_write_json(tmp / "ansatz.json", report)
+        plot_ansatz(results, tmp / "ansatz.png", f"{src.name} on {data.spec}, {len(x)} training images")
+    return report

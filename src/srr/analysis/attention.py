@@ -1,14 +1,21 @@
-"""CLS-token attention maps of any attention model, per layer and head (REFERENCE §2, "Attention maps").
+"""Attention maps of any model that forms them, per layer and head: over the patches of an image, or over the tokens
+of a text.
 
-A model qualifies if it exposes ``attention_maps(x)`` → one tensor (B, K, N+1, N+1) per layer, row-stochastic
-(``softmax(w wᵀ · scale)`` for MSSA, ``softmax(q kᵀ · scale)`` for MHSA), with the CLS token at index 0 and the N patch
-tokens in the row-major order of the patch grid (``b c (h p1) (w p2) -> b (h w) …``). The map of head k in layer ℓ is
-the CLS row without its CLS entry, ``A^ℓ_k[0, 1:]``, reshaped to the patch grid (gh, gw): a distribution over patches
-up to the mass ``A^ℓ_k[0, 0]`` the CLS token keeps for itself. Shown upsampled by the patch size (nearest, one block
-per patch, as the authors' figures) and as overlays on the un-normalised input image.
+A model qualifies if it exposes ``attention_maps(x)`` → one tensor (B, K, N, N) per layer, row-stochastic
+(``softmax(w wᵀ · scale)`` for MSSA, ``softmax(q kᵀ · scale)`` for MHSA). For an image model the CLS token is at
+index 0 and the patches follow in the row-major order of the patch grid (``b c (h p1) (w p2) -> b (h w) …``). The map
+of head k in layer ℓ is the row of the token the head reads out, without its CLS entry, reshaped to the patch grid:
 
-Images of another size than the training one are accepted by :class:`~srr.models.vision.VisionBackbone`, which
-interpolates the positional embedding bicubically; :func:`resize_images` resizes inputs for that purpose.
+* a model that reads out its CLS token (``pool="cls"``): the CLS row ``A^ℓ_k[0, 1:]``, a distribution over patches up
+  to the mass the CLS token keeps for itself;
+* a model that pools by the mean of all tokens (the CPU demo): its CLS token never reaches the head, so its row shows
+  nothing the prediction uses; the map is then the mean of all rows, ``(1/N) Σ_i A^ℓ_k[i, 1:]`` — where the pooled
+  output reads from — and the report says so.
+
+Shown upsampled by the patch size (nearest, one block per patch, as the authors' figures), with a colour bar, and as
+overlays on the un-normalised input image. Images of another size than the training one are accepted (positions are
+interpolated bicubically); :func:`resize_images` resizes inputs for that purpose. For a language model the maps are
+the full (causal) T × T patterns of one window of text.
 """
 from __future__ import annotations
 
@@ -21,8 +28,8 @@ from torch import Tensor, nn
 from ..errors import ConfigError, DataError
 from .plotting import save_png
 
-__all__ = ["cls_attention", "upsample_maps", "attention_summary", "plot_attention_grid", "plot_attention_overlay",
-           "resize_images"]
+__all__ = ["cls_attention", "token_attention", "upsample_maps", "attention_summary", "plot_attention_grid",
+           "plot_attention_overlay", "resize_images", "readout_convention", "attention_report"]
 
 
 def _grid_of(model: nn.Module, x: Tensor, n_patches: int) -> tuple[int, int]:
@@ -37,11 +44,19 @@ def _grid_of(model: nn.Module, x: Tensor, n_patches: int) -> tuple[int, int]:
     return side, side
 
 
+def readout_convention(model: nn.Module) -> str:
+    if getattr(model, "pool", "cls") == "mean":
+        return ("mean of all tokens' attention rows over the patches, (1/N) sum_i A[i, 1:], per layer and head, on "
+                "the patch grid: this model pools by the mean, so its CLS token does not reach the head")
+    return "CLS row A[0, 1:] of softmax attention per layer and head, reshaped to the patch grid"
+
+
 @torch.no_grad()
 def cls_attention(model: nn.Module, x: Tensor) -> Tensor:
-    """CLS attention over the patch grid: tensor (L, B, K, gh, gw) with ``out[ℓ, b, k] = A^ℓ_k[0, 1:]`` reshaped.
+    """Read-out attention over the patch grid: tensor (L, B, K, gh, gw) with ``out[ℓ, b, k]`` the CLS row
+    ``A^ℓ_k[0, 1:]`` (or the mean row, for a mean-pooled model; see the module docstring) reshaped.
 
-    ``x`` is a batch of (normalised) images. Raises :class:`ConfigError` when the model has no ``attention_maps``.
+    ``x`` is a batch of (normalised) images. Raises :class:`ConfigError` when the model forms no attention matrix.
     """
     if not hasattr(model, "attention_maps"):
         raise ConfigError(f"{type(model).__name__} exposes no attention_maps(x): it has no N x N attention to show")
@@ -55,8 +70,19 @@ def cls_attention(model: nn.Module, x: Tensor) -> Tensor:
         if a.dim() != 4 or a.shape[-1] != a.shape[-2] or a.shape[-1] < 2:
             raise ConfigError(f"layer {ell + 1}: attention maps must be (B, K, N+1, N+1), got {tuple(a.shape)}")
         gh, gw = _grid_of(model, x, a.shape[-1] - 1)
-        out.append(a[:, :, 0, 1:].reshape(a.shape[0], a.shape[1], gh, gw).float().cpu())
+        rows = a[:, :, :, 1:].mean(dim=2) if getattr(model, "pool", "cls") == "mean" else a[:, :, 0, 1:]
+        out.append(rows.reshape(a.shape[0], a.shape[1], gh, gw).float().cpu())
     return torch.stack(out)
+
+
+@torch.no_grad()
+def token_attention(model: nn.Module, ids: Tensor) -> Tensor:
+    """The attention patterns (L, K, T, T) of a language model on one window of token ids (1, T)."""
+    if not hasattr(model, "attention_maps"):
+        raise ConfigError(f"{type(model).__name__} exposes no attention_maps: it has no T x T attention to show")
+    model.eval()
+    device = next(model.parameters()).device
+    return torch.stack([a[0].float().cpu() for a in model.attention_maps(ids.to(device))])
 
 
 def upsample_maps(maps: Tensor, patch_hw: tuple[int, int]) -> Tensor:
@@ -106,18 +132,24 @@ def _figure(rows: int, cols: int, size: float = 1.6):
     return fig, axes
 
 
-def plot_attention_grid(maps: Tensor, path, title: str = "") -> None:
-    """PNG grid of upsampled maps (L, K, H, W): a row per layer, a column per head, each on its own colour scale."""
+def plot_attention_grid(maps: Tensor, path, title: str = "", xlabel: str = "") -> None:
+    """PNG grid of maps (L, K, H, W): a row per layer, a column per head, one colour scale (viridis) for a whole
+    layer, with its colour bar, so heads of a layer compare directly."""
     fig, axes = _figure(maps.shape[0], maps.shape[1])
     for ell in range(maps.shape[0]):
+        vmax = float(maps[ell].max()) or 1.0
         for k in range(maps.shape[1]):
-            axes[ell, k].imshow(maps[ell, k].numpy(), cmap="inferno", interpolation="nearest")
+            im = axes[ell, k].imshow(maps[ell, k].numpy(), cmap="viridis", interpolation="nearest", vmin=0.0,
+                                     vmax=vmax)
             if ell == 0:
                 axes[ell, k].set_title(f"head {k + 1}", fontsize=8)
         axes[ell, 0].set_ylabel(f"layer {ell + 1}", fontsize=8)
+        fig.colorbar(im, ax=list(axes[ell]), fraction=0.02, pad=0.01)
+    if xlabel:
+        fig.text(0.5, 0.005, xlabel, ha="center", fontsize=8)
     if title:
         fig.suptitle(title, fontsize=9)
-    save_png(fig, path)
+    save_png(fig, path, tight=False)
 
 
 def _display(image: Tensor):
@@ -140,10 +172,80 @@ def plot_attention_overlay(image: Tensor, maps: Tensor, path, title: str = "", a
         for k in range(maps.shape[1]):
             ax = axes[ell, k + 1]
             ax.imshow(arr, cmap=cmap)
-            ax.imshow(maps[ell, k].numpy(), cmap="jet", alpha=alpha, interpolation="nearest")
+            ax.imshow(maps[ell, k].numpy(), cmap="magma", alpha=alpha, interpolation="nearest")
             if ell == 0:
                 ax.set_title(f"head {k + 1}", fontsize=8)
     axes[0, 0].set_title("input", fontsize=8)
     if title:
         fig.suptitle(title, fontsize=9)
     save_png(fig, path)
+
+
+def attention_report(src, data, out, index: int = 0, image_size: int | None = None) -> dict:
+    """Write ``attention.json`` and the maps of one held-out input of ``data`` into the folder ``out`` (published
+    whole): for an image model ``attention_grid.png`` and ``attention_overlay.png`` of test image ``index``; for a
+    language model ``attention_grid.png`` of validation window ``index``. Returns the report."""
+    from ..checks import check_int, check_memory
+    from ..io import atomic_write_json
+    from ..runfolder import publish_folder
+
+    if src.task == "lm":
+        from ..data.windows import validation_windows
+
+        c, starts = validation_windows(len(data.val), getattr(src.model, "context", 128))
+        check_int(index, "--index", low=0, high=len(starts) - 1)
+        ids = data.val[int(starts[index]):int(starts[index]) + c].unsqueeze(0)
+        maps = token_attention(src.model, ids)
+        title = f"{src.name} ({src.label}), {data.spec} validation window {index}"
+        heads = attention_summary_tokens(maps)
+        with publish_folder(out) as tmp:
+            plot_attention_grid(maps, tmp / "attention_grid.png", title, xlabel="key position (row: query)")
+            report = {"title": title, "data": data.spec, "index": index, "tokens": c,
+                      "convention": "softmax attention (query rows, key columns) of one validation window",
+                      "heads": heads}
+            atomic_write_json(tmp / "attention.json", report)
+        return report
+    n = len(data.test_set)
+    check_int(index, "--index", low=0, high=n - 1)
+    x = data.test_set.__getitems__([index])[0]
+    label = int(data.test_set.__getitems__([index])[1][0])
+    if image_size is not None:
+        check_int(image_size, "--image-size", low=1, high=1 << 15)
+        patch = getattr(src.model, "patch_hw", (1, 1))
+        tokens = (image_size // patch[0]) * (image_size // patch[1]) + 1
+        heads, depth = getattr(src.model, "heads", 1), getattr(src.model, "depth", 1)
+        check_memory(4 * (x.shape[1] * image_size ** 2 + heads * depth * tokens ** 2 + tokens * src.model.dim * 8),
+                     f"attention maps at --image-size {image_size}")
+        x = resize_images(x, image_size)
+    maps = cls_attention(src.model, x)[:, 0]  # (L, K, gh, gw)
+    patch = getattr(src.model, "patch_hw", (x.shape[2] // maps.shape[-2], x.shape[3] // maps.shape[-1]))
+    up = upsample_maps(maps, patch)
+    title = f"{src.name} ({src.label}), {data.spec} test image {index}, label {label}"
+    report = {"title": title, "data": data.spec, "index": index, "label": label, "image_size": list(x.shape[2:]),
+              "grid": list(maps.shape[-2:]), "patch": list(patch), "convention": readout_convention(src.model),
+              "heads": attention_summary(maps)}
+    if getattr(src.model, "pool", None) == "mean":
+        report["note"] = "this model pools by the mean of all tokens: its CLS token does not reach the head"
+    with publish_folder(out) as tmp:
+        plot_attention_grid(up, tmp / "attention_grid.png", title)
+        plot_attention_overlay(data.unnormalize(x)[0], up, tmp / "attention_overlay.png", title)
+        atomic_write_json(tmp / "attention.json", report)
+    return report
+
+
+def attention_summary_tokens(maps: Tensor) -> list[dict]:
+    """Per layer and head of text patterns (L, K, T, T): the mean attention to the previous token and to the first
+    token, and the normalised entropy of the rows (1 = uniform over the visible prefix)."""
+    rows = []
+    t = maps.shape[-1]
+    for ell in range(maps.shape[0]):
+        for k in range(maps.shape[1]):
+            a = maps[ell, k].double()
+            prev = float(a.diagonal(offset=-1).mean()) if t > 1 else 0.0
+            first = float(a[:, 0].mean())
+            visible = torch.arange(1, t + 1, dtype=torch.float64)
+            ent = -(a * a.clamp_min(1e-300).log()).sum(-1)
+            norm = torch.where(visible > 1, ent / visible.log().clamp_min(1e-12), torch.zeros_like(ent))
+            rows.append({"layer": ell + 1, "head": k + 1, "previous_token": prev, "first_token": first,
+                         "entropy": float(norm[1:].mean()) if t > 1 else 0.0})
+    return rows

@@ -38,8 +38,8 @@ LAMBDA = 0.1
 
 
 def _check(model: nn.Module) -> None:
-    if not (hasattr(model, "trace") and hasattr(model, "subspaces")):
-        raise ConfigError(f"{type(model).__name__} exposes no trace() and subspaces(): SRR is undefined for it")
+    if not (hasattr(model, "trace") and getattr(model, "subspaces", lambda: None)() is not None):
+        raise ConfigError(f"{type(model).__name__} has no tied attention subspaces: SRR is undefined for it")
 
 
 @contextmanager
@@ -87,14 +87,11 @@ def srr_measure(model: nn.Module, x: Tensor, eps: float | None = None, lam: floa
 
 
 def layer_modules(model: nn.Module) -> nn.ModuleList:
-    """The list of layers of a transformer-like model: ``transformer.layers``, ``blocks`` or ``layers``."""
-    for path in ("transformer.layers", "blocks", "layers"):
-        mod = model
-        for part in path.split("."):
-            mod = getattr(mod, part, None)
-        if isinstance(mod, nn.ModuleList):
-            return mod
-    raise ConfigError(f"{type(model).__name__} has no transformer.layers, blocks or layers list")
+    """The blocks of a transformer (:attr:`~srr.models.TransformerModel.block_list`)."""
+    blocks = getattr(model, "block_list", None)
+    if not isinstance(blocks, nn.ModuleList):
+        raise ConfigError(f"{type(model).__name__} has no blocks")
+    return blocks
 
 
 def srr_penalty(model: nn.Module, x: Tensor, layer: int = -1, eps: float | None = None) -> tuple[Tensor, list]:

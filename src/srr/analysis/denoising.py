@@ -17,9 +17,9 @@ Layers, all with the subspaces set to the true ones (``qkv.weight`` rows of head
   that carry noise are cut: the theorem's growth per layer is (1 + ητ). We print it next to the measured ratio.
   τ must exceed the uniform weight 1/N to cut anything (a head's attention from a token with zero coordinates in
   that head is uniform).
-* **AoT with LayerNorm**: the registry's layer (:class:`~srr.models.aot.AoTTransformer`, ``Z + η·MSSA(LN(Z))``,
+* **AoT with LayerNorm**: the registry's layer (:class:`~srr.models.aot.AoTBlock`, ``Z + η·MSSA(LN(Z))``,
   MSSA's softmax scale p^-½, the LayerNorm at its initial affine parameters 1 and 0).
-* **CRATE** (the authors' layer, :class:`~srr.models.crate.CRATETransformer`): pre-norm MSSA with the true U, then
+* **CRATE** (the authors' layer, :class:`~srr.models.crate.CRATEBlock`): pre-norm MSSA with the true U, then
   ISTA with the dictionary D = I (so the step is the non-negative soft threshold ReLU(x − ηλ)).
 
 Compression per layer: R^c(Z^ℓ | U_true) in the authors' measurement (tokens L2-normalised within each head,
@@ -36,7 +36,8 @@ from ..errors import ConfigError
 from ..measures import compressed_rate, subspace_compression
 from ..operators import MSSA
 
-__all__ = ["snr", "true_mssa", "aot_step", "crate_layers", "aot_layers", "denoising_curves", "plot_denoising", "NOISE_FREE"]
+__all__ = ["snr", "true_mssa", "aot_step", "crate_layers", "aot_layers", "denoising_curves", "plot_denoising",
+           "NOISE_FREE", "synthetic_report"]
 
 NOISE_FREE = 1e-12
 
@@ -88,29 +89,32 @@ def aot_step(z: Tensor, op: MSSA, eta: float, beta: float = 1.0, tau: float | No
 
 
 def crate_layers(bases: list[Tensor], depth: int, step_size: float = 0.1, lambd: float = 0.1):
-    """A :class:`CRATETransformer` of ``depth`` layers with the true subspaces in MSSA (``to_out`` = [U_1 … U_K],
-    no bias) and D = I in ISTA."""
-    from ..models.crate import CRATETransformer
+    """``depth`` CRATE blocks (:class:`~srr.models.crate.CRATEBlock`) with the true subspaces in MSSA (``to_out`` =
+    [U_1 … U_K], no bias) and D = I in ISTA."""
+    from ..models.crate import CRATEBlock, CRATEConfig
 
     d, p = bases[0].shape
-    net = CRATETransformer(d, depth, len(bases), p, step_size=step_size, lambd=lambd)
+    config = CRATEConfig(dim=d, depth=depth, heads=len(bases), dim_head=p, step_size=step_size, lambd=lambd)
+    net = torch.nn.ModuleList(CRATEBlock(config) for _ in range(depth))
     with torch.no_grad():
-        for attn, ista in net.layers:
-            _set_true(attn.fn, bases)
-            attn.fn.to_out[0].weight.copy_(torch.cat(bases, dim=1))
-            attn.fn.to_out[0].bias.zero_()
-            ista.fn.weight.copy_(torch.eye(d))
+        for block in net:
+            _set_true(block.attention, bases)
+            block.attention.to_out[0].weight.copy_(torch.cat(bases, dim=1))
+            block.attention.to_out[0].bias.zero_()
+            block._modules["1"].fn.weight.copy_(torch.eye(d))
     return net.eval()
 
 
 def aot_layers(bases: list[Tensor], depth: int, eta: float):
-    """The registry's :class:`AoTTransformer` (``x + η·MSSA(LN(x))``, output through U) with the true subspaces."""
-    from ..models.aot import AoTTransformer
+    """``depth`` AoT blocks (:class:`~srr.models.aot.AoTBlock`: ``x + η·MSSA(LN(x))``, output through U) with the
+    true subspaces."""
+    from ..models.aot import AoTBlock, AoTConfig
 
     d, p = bases[0].shape
-    net = AoTTransformer(d, depth, len(bases), p, attn_output="subspace", step=eta)
-    for (attn,) in net.layers:
-        _set_true(attn.fn, bases)
+    config = AoTConfig(dim=d, depth=depth, heads=len(bases), dim_head=p, attn_output="subspace", step=eta)
+    net = torch.nn.ModuleList(AoTBlock(config) for _ in range(depth))
+    for block in net:
+        _set_true(block.attention, bases)
     return net.eval()
 
 
@@ -138,8 +142,8 @@ def denoising_curves(z: Tensor, labels: Tensor, bases: list[Tensor], depth: int 
     steps = {
         "aot_softmax": lambda x, ell: aot_step(x, op, eta, beta),
         "aot_threshold": lambda x, ell: aot_step(x, op, eta, beta, tau),
-        "aot_layernorm": lambda x, ell: x + aot.layers[ell][0](x),
-        "crate": lambda x, ell: crate.layers[ell][1](crate.layers[ell][0](x) + x),
+        "aot_layernorm": lambda x, ell: aot[ell](x),
+        "crate": lambda x, ell: crate[ell](x),
     }
     curves = {}
     for name, step in steps.items():
@@ -180,3 +184,43 @@ def plot_denoising(result: dict, path, title: str = "") -> None:
     if title:
         fig.suptitle(title, fontsize=10)
     save_png(fig, path, dpi=110)
+
+
+def _jsonable(obj):
+    """JSON has no infinity: an infinite SNR is written as the string "inf" (its row also says noise_free)."""
+    if isinstance(obj, dict):
+        return {k: _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_jsonable(v) for v in obj]
+    return "inf" if isinstance(obj, float) and math.isinf(obj) else obj
+
+
+def synthetic_report(out, k: int = 4, d: int = 32, rank: int = 4, tokens: int = 64, sets: int = 8,
+                     noise: float = 0.5, depth: int = 5, eta: float = 0.5, tau: float = 0.05, beta: float = 1.0,
+                     seed: int = 0) -> dict:
+    """Token sets from a noisy mixture of ``k`` subspaces through AoT and CRATE layers with the true subspaces:
+    ``synthetic.json`` and ``synthetic.png`` in the folder ``out`` (published whole). Every size is checked, and
+    the memory of the token sets and their attention matrices against the machine, before anything is drawn."""
+    from ..checks import check_int, check_memory, check_number
+    from ..data import token_sets
+    from ..io import atomic_write_json
+    from ..runfolder import check_output_folder, publish_folder
+
+    for name, value, high in (("--k", k, 4096), ("--d", d, 1 << 16), ("--rank", rank, 1 << 16),
+                              ("--tokens", tokens, 1 << 24), ("--sets", sets, 1 << 24), ("--depth", depth, 4096)):
+        check_int(value, name, low=0 if name == "--depth" else 1, high=high)
+    if rank > d:
+        raise ConfigError(f"--rank {rank} exceeds --d {d}")
+    for name, value in (("--noise", noise), ("--eta", eta), ("--tau", tau), ("--beta", beta)):
+        check_number(value, name, low=0.0 if name == "--noise" else -1e6, high=1e6)
+    check_int(seed, "--seed", low=0, high=(1 << 63) - 1)
+    per_set = tokens * d + k * tokens * tokens  # the tokens and one head's attention matrix at a time, per set
+    check_memory(8 * 6 * sets * per_set, f"{sets} token sets of {tokens} tokens in {d} dimensions")
+    out = check_output_folder(out)
+    z, labels, bases, _ = token_sets(sets, tokens, k, d, rank, noise, seed)
+    result = denoising_curves(z, labels, bases, depth, eta, tau, beta)
+    result["data"] = {"k": k, "d": d, "rank": rank, "tokens": tokens, "sets": sets, "noise": noise, "seed": seed}
+    with publish_folder(out) as tmp:
+        atomic_write_json(tmp / "synthetic.json", _jsonable(result))
+        plot_denoising(result, tmp / "synthetic.png", f"K={k}, d={d}, rank {rank}, σ={noise}, η={eta}, τ={tau}")
+    return result

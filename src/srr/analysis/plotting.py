@@ -14,12 +14,13 @@ def pyplot():
     return plt
 
 
-def save_png(fig, path, dpi: int = 110) -> None:
+def save_png(fig, path, dpi: int = 110, tight: bool = True) -> None:
     """Lay out ``fig``, write it as PNG to ``path`` atomically and close it."""
     from ..io import atomic_path
 
     plt = pyplot()
-    fig.tight_layout()
+    if tight:
+        fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=dpi)
     plt.close(fig)

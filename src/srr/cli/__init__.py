@@ -38,18 +38,34 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "run", None):
         parser.print_help()
         return 2
-    try:
-        return int(args.run(args) or 0)
-    except SrrError as exc:
-        message = " ".join(str(exc).split())  # one line, even when a message quotes a multi-line library error
-        sys.stderr.write(f"srr {args.command}: error: {message}\n")
-        return 2
-    except OSError as exc:  # the file system said no (missing, permissions, full disk, read-only): one line too
-        sys.stderr.write(f"srr {args.command}: error: {exc.strerror or exc}: {exc.filename or ''}\n")
-        return 2
-    except KeyboardInterrupt:
-        sys.stderr.write(f"srr {args.command}: interrupted\n")
-        return 130
+    import warnings
+
+    from ..training.engine import RunInterrupted
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("default")
+        try:
+            code = int(args.run(args) or 0)
+        except RunInterrupted as exc:
+            sys.stderr.write(f"srr {args.command}: {' '.join(str(exc).split())}\n")
+            return 130
+        except SrrError as exc:
+            message = " ".join(str(exc).split())  # one line, even when a message quotes a multi-line library error
+            sys.stderr.write(f"srr {args.command}: error: {message}\n")  # warnings raised on the way are dropped
+            return 2
+        except OSError as exc:  # the file system said no (missing, permissions, full disk, read-only): one line too
+            sys.stderr.write(f"srr {args.command}: error: {exc.strerror or exc}: {exc.filename or ''}\n")
+            return 2
+        except KeyboardInterrupt:
+            sys.stderr.write(f"srr {args.command}: interrupted\n")
+            return 130
+    seen = set()
+    for w in caught:  # after a success, each distinct warning once, as one line
+        text = " ".join(str(w.message).split())
+        if text not in seen:
+            seen.add(text)
+            sys.stderr.write(f"srr {args.command}: warning: {text}\n")
+    return code
 
 
 if __name__ == "__main__":  # pragma: no cover

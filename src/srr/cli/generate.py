@@ -22,7 +22,7 @@ def run(args) -> int:
 
     from ..data import ByteTokenizer
     from ..errors import CheckpointError, ConfigError
-    from ..models import CausalLM, from_pretrained, read_config
+    from ..models import CausalTransformer, from_pretrained, read_config
 
     if args.tokens < 0:
         raise ConfigError(f"--tokens must be >= 0, got {args.tokens}")
@@ -30,7 +30,7 @@ def run(args) -> int:
     if config.get("tokenizer", ByteTokenizer.name) != ByteTokenizer.name:
         raise CheckpointError(f"{args.source} uses the tokenizer {config['tokenizer']!r}; only 'bytes' is known")
     model = from_pretrained(args.source, map_location=args.device)
-    if not isinstance(model, CausalLM):
+    if not isinstance(model, CausalTransformer):
         raise CheckpointError(f"{args.source} holds {config['model']}, not a language model")
     tokenizer = ByteTokenizer()
     prompt = args.prompt or "\n"

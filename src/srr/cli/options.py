@@ -1,87 +1,47 @@
-"""Argument helpers shared by the sub-commands."""
+"""Argument helpers shared by the sub-commands (the work itself is in :mod:`srr.analysis`)."""
 from __future__ import annotations
 
-import ast
+from contextlib import ExitStack
+from pathlib import Path
 
-from ..errors import ConfigError
+from ..analysis.runs import parse_overrides
 
-
-def parse_overrides(items: list[str] | None) -> dict:
-    """``["dim=64", "patch_size=[1,4]", "pool=mean"]`` → ``{"dim": 64, "patch_size": [1, 4], "pool": "mean"}``."""
-    out = {}
-    for item in items or []:
-        key, eq, value = item.partition("=")
-        if not eq or not key.isidentifier():
-            raise ConfigError(f"--set expects KEY=VALUE, got {item!r}")
-        try:
-            out[key] = ast.literal_eval(value)
-        except (ValueError, SyntaxError):
-            out[key] = value
-    return out
+__all__ = ["parse_overrides", "add_set_argument", "add_source_arguments", "open_for_analysis"]
 
 
 def add_set_argument(parser) -> None:
     parser.add_argument("--set", metavar="KEY=VALUE", action="append", default=[],
-                        help="override a model argument (repeatable), e.g. --set dim=64 --set patch_size=[1,4]")
+                        help="override a model setting (repeatable), e.g. --set dim=64 --set patch_size=[1,4]")
 
 
-def load_source(source: str, data_spec: str | None, overrides: list[str] | None, seed: int, subdir: str):
-    """Resolve ``DIR_OR_MODEL`` of the analysis commands.
-
-    A saved model folder gives the trained model, its registry name and arguments, the data it was trained on (unless
-    ``data_spec`` says otherwise) and the default output ``DIR/subdir``; a registered name gives a model built for
-    ``data_spec`` (default digits) with ``--set`` overrides, seeded with ``seed + 1``, and ``runs/subdir-NAME``.
-    Returns ``(model, name, model_args, spec, out_dir, label)`` with ``label`` "trained" or "model".
-    """
-    from pathlib import Path
-
-    import torch
-
-    from ..data import load_data
-    from ..models import create_model, from_pretrained, read_config
-
-    path = Path(source)
-    if path.is_dir():
-        if overrides:
-            from ..errors import ConfigError
-
-            raise ConfigError(f"--set changes a registered model's arguments; the saved model {path} keeps its own")
-        config = read_config(path)
-        model = from_pretrained(path)
-        spec = data_spec or config.get("data") or "digits"
-        return model, config["model"], config["args"], spec, path / subdir, "trained"
-    data = load_data(data_spec or "digits")
-    model_args = {**data.model_overrides(), **parse_overrides(overrides)}
-    torch.manual_seed(seed + 1)
-    model = create_model(source, **model_args)
-    return model, source, model_args, data.spec, Path(f"runs/{subdir}-{source}"), "model"
-
-
-def initial_copy(source: str, name: str, model_args: dict, seed: int):
-    """The model at initialisation: for a run folder of ``srr train`` (which seeds with ``--seed`` right before it
-    builds the model), rebuilt from the seed in its ``summary.json``; otherwise built with ``seed``.
-    Returns ``(model, how)`` where ``how`` says which."""
-    import json
-    from pathlib import Path
-
-    import torch
-
-    from ..models import create_model
-
-    summary = Path(source) / "summary.json"
-    how = f"random initialisation, seed {seed}"
-    if summary.is_file():
-        try:
-            seed = int(json.loads(summary.read_text(encoding="utf-8"))["config"]["seed"])
-            how = f"initialisation rebuilt from the training seed {seed} (summary.json)"
-        except (ValueError, KeyError, TypeError):
-            pass
-    torch.manual_seed(seed)
-    return create_model(name, **model_args), how
-
-
-def add_source_arguments(parser, subdir: str) -> None:
-    """``DIR_OR_MODEL``, ``--data`` and ``--out`` of the analysis commands (see :func:`load_source`)."""
-    parser.add_argument("source", metavar="DIR_OR_MODEL", help="a saved model folder, or a registered model name")
+def add_source_arguments(parser, subdir: str, several: bool = False) -> None:
+    """``DIR_OR_MODEL``, ``--data`` and ``--out`` of the analysis commands."""
+    parser.add_argument("source", metavar="DIR_OR_MODEL", nargs="+" if several else None,
+                        help="a saved model or run folder, or a registered model name" +
+                             (" (several: compared in one plot)" if several else ""))
     parser.add_argument("--data", help="data spec (default: the data the model was trained on, else digits)")
-    parser.add_argument("--out", help=f"output folder (default DIR/{subdir})")
+    parser.add_argument("--out", help=f"output folder (default DIR/{subdir}, or runs/{subdir}-NAME)")
+
+
+def open_for_analysis(args, subdir: str, stack: ExitStack, sources: list[str] | None = None):
+    """Open the sources of an analysis command, their data and its output folder; every run folder read is held
+    with a shared lock (refused while a training owns it) until ``stack`` closes. Returns ``(sources, data, out)``."""
+    from ..analysis.runs import open_source, source_data
+    from ..runfolder import RunLock, check_output_folder
+
+    names = sources if sources is not None else [args.source]
+    opened = []
+    for name in names:
+        if Path(name).is_dir():
+            stack.enter_context(RunLock(name, exclusive=False))
+        opened.append(open_source(name, args.set, getattr(args, "seed", 0), args.data))
+    first = opened[0]
+    if args.out is not None:
+        out = Path(args.out)
+    elif len(opened) == 1 and first.path is not None:
+        out = first.path / subdir
+    else:
+        out = Path("runs") / f"{subdir}-{'-'.join(s.name for s in opened)}"
+    check_output_folder(out, [s.path for s in opened if s.path is not None and s.path.resolve() != out.resolve()
+                              and not out.resolve().is_relative_to(s.path.resolve())])
+    return opened, source_data(first, args.data), out

@@ -10,7 +10,8 @@ HELP = "construct a ReduNet (no back-propagation), evaluate it on the test split
 def add_arguments(p) -> None:
     p.add_argument("--data", default="digits", help="data spec: digits, idx:DIR, synthetic[:k=4,...] (default digits)")
     p.add_argument("--layers", type=int, default=20, help="number of layers (default 20)")
-    p.add_argument("--out", help="output folder (default runs/redunet-DATA)")
+    p.add_argument("--out", help="output folder (default runs/redunet-DATA); refused if it holds another run")
+    p.add_argument("--overwrite", action="store_true", help="replace the srr output of another run in --out")
     p.add_argument("--arch", choices=["vector", "conv"], default="vector",
                    help="vector: flattened images; conv: random circular 2-D lift + shift-invariant (FFT) layers")
     p.add_argument("--eta", type=float, default=0.5, help="step size η (default 0.5)")
@@ -31,15 +32,29 @@ def run(args) -> int:
 
     from ..data import load_data
     from ..errors import ConfigError
-    from ..redunet.experiment import run_experiment
+    from ..analysis.redunet import run_experiment
 
-    if args.layers < 1 or args.eta <= 0 or args.eps <= 0 or args.lam <= 0 or args.k < 1 or args.components < 1:
-        raise ConfigError("--layers, --eta, --eps, --lam, --k and --components must be positive")
+    from ..checks import check_eps, check_int, check_number
+
+    check_int(args.layers, "--layers", low=1, high=4096)
+    check_number(args.eta, "--eta", low=0.0, low_open=True, high=1e6)
+    check_eps(args.eps, "--eps")
+    check_number(args.lam, "--lam", low=0.0, low_open=True, high=1e12)
+    check_int(args.k, "--k", low=1)
+    check_int(args.components, "--components", low=1)
+    check_int(args.channels, "--channels", low=1, high=4096)
+    check_int(args.kernel, "--kernel", low=1, high=4096)
+    check_int(args.seed, "--seed", low=0, high=(1 << 63) - 1)
+    if args.samples_per_class is not None:
+        check_int(args.samples_per_class, "--samples-per-class", low=1)
+    if args.out is not None and not args.out.strip():
+        raise ConfigError("--out must name a folder, got an empty string")
     data = load_data(args.data)
     out = args.out or f"runs/redunet-{re.sub(r'[^A-Za-z0-9_.-]+', '_', args.data)}"
     s = run_experiment(data, args.layers, out, args.arch, eta=args.eta, eps=args.eps, lam=args.lam,
                        channels=args.channels, kernel=args.kernel, samples_per_class=args.samples_per_class,
-                       k=args.k, n_components=args.components, seed=args.seed, progress=not args.no_progress)
+                       k=args.k, n_components=args.components, seed=args.seed, progress=not args.no_progress,
+                       overwrite=args.overwrite)
     acc = s["test_accuracy"]
     print(f"ReduNet ({args.arch}, {args.layers} layers) on {args.data}: ΔR {s['delta_R']['first']:.2f} -> "
           f"{s['delta_R']['last']:.2f}; test accuracy: nearest subspace {acc['output']['nearest_subspace']:.4f}, "

@@ -24,24 +24,11 @@ def run(args) -> int:
     import math
     from pathlib import Path
 
-    from ..analysis.denoising import denoising_curves, plot_denoising
-    from ..data import token_sets
-    from ..io import atomic_write_json, ensure_writable_dir
+    from ..analysis.denoising import synthetic_report
 
-    from ..errors import ConfigError
-
-    if min(args.k, args.d, args.rank, args.tokens, args.sets) < 1:
-        raise ConfigError("--k, --d, --rank, --tokens and --sets must be positive")
-    if not all(math.isfinite(v) for v in (args.noise, args.eta, args.tau, args.beta)):
-        raise ConfigError("--noise, --eta, --tau and --beta must be finite numbers")
-    z, labels, bases, _ = token_sets(args.sets, args.tokens, args.k, args.d, args.rank, args.noise, args.seed)
-    result = denoising_curves(z, labels, bases, args.depth, args.eta, args.tau, args.beta)
-    result["data"] = {"k": args.k, "d": args.d, "rank": args.rank, "tokens": args.tokens, "sets": args.sets,
-                      "noise": args.noise, "seed": args.seed}
-    out = ensure_writable_dir(Path(args.out))
-    atomic_write_json(out / "synthetic.json", _jsonable(result))
-    plot_denoising(result, out / "synthetic.png",
-                   f"K={args.k}, d={args.d}, rank {args.rank}, σ={args.noise}, η={args.eta}, τ={args.tau}")
+    out = Path(args.out)
+    result = synthetic_report(out, args.k, args.d, args.rank, args.tokens, args.sets, args.noise, args.depth, args.eta,
+                              args.tau, args.beta, args.seed)
     names = list(result["curves"])
     print(f"predicted SNR ratio per layer (1 + ητ) = {result['predicted_ratio']:.4f}")
     print(f"{'layer':>5}  " + "  ".join(f"{n + ' SNR':>18} {'ratio':>6}" for n in names))
@@ -51,14 +38,3 @@ def run(args) -> int:
         print(f"{ell:>5}  " + "  ".join(f"{fmt(s, '.4f'):>18} {fmt(r, '.3f'):>6}" for s, r in cells))
     print(f"wrote {out / 'synthetic.json'} and {out / 'synthetic.png'}")
     return 0
-
-
-def _jsonable(obj):
-    """JSON has no infinity: an infinite SNR is written as the string "inf" (its row also says noise_free)."""
-    import math
-
-    if isinstance(obj, dict):
-        return {k: _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [_jsonable(v) for v in obj]
-    return "inf" if isinstance(obj, float) and math.isinf(obj) else obj

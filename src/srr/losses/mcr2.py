@@ -90,25 +90,32 @@ class MCR2(nn.Module):
 
     def terms(self, z: Tensor, target: Tensor) -> dict[str, Tensor]:
         """``{"loss", "R" (= R_γ₁), "Rc", "delta_R" (= R − R^c with γ₁ = 1)}`` of the (global) batch."""
+        stats = self.statistics(z, target)
+        if self._world() > 1:
+            keys = list(stats)
+            packed = all_reduce_sum(torch.cat([stats[k].reshape(-1) for k in keys]), self.group)
+            parts = torch.split(packed, [stats[k].numel() for k in keys])
+            stats = {k: p.view(stats[k].shape) for k, p in zip(keys, parts)}
+        return self.from_statistics(stats)
+
+    def statistics(self, z: Tensor, target: Tensor) -> dict[str, Tensor]:
+        """The sums over samples the loss is a function of: ``gram`` ZᵀZ (d × d), ``class_grams`` Zᵀ Π_k Z
+        (K × d × d), ``counts`` tr Π_k (K) and ``total`` m. Sums of these over processes (or micro-batches) give
+        the statistics of the union, so :meth:`from_statistics` of the sums is the loss of the global batch."""
         check_finite(z, "Z")
         if z.dim() != 2:
             raise ConfigError(f"MCR² expects features (m, d) with samples in rows, got shape {tuple(z.shape)}")
         z = z.to(compute_dtype(z, self.dtype))
         m, d = z.shape
         pi = self.memberships(target, m, z.dtype, z.device)
-        k = pi.shape[1]
-        gram = z.mT @ z
         class_grams = (z.mT.unsqueeze(0) * pi.mT.unsqueeze(1)) @ z  # (K, d, d): Zᵀ Π_k Z
-        counts = pi.sum(0)
-        if self._world() > 1:
-            packed = torch.cat([gram.reshape(-1), class_grams.reshape(-1), counts, counts.new_tensor([m])])
-            packed = all_reduce_sum(packed, self.group)
-            gram = packed[: d * d].view(d, d)
-            class_grams = packed[d * d: d * d * (k + 1)].view(k, d, d)
-            counts, total = packed[d * d * (k + 1): -1], packed[-1]
-        else:
-            total = counts.new_tensor(float(m))
-        if float(total) == 0:
+        return {"gram": z.mT @ z, "class_grams": class_grams, "counts": pi.sum(0), "total": z.new_tensor([float(m)])}
+
+    def from_statistics(self, stats: dict[str, Tensor]) -> dict[str, Tensor]:
+        """``{"loss", "R", "Rc", "delta_R"}`` from (summed) :meth:`statistics`."""
+        gram, class_grams, counts, total = stats["gram"], stats["class_grams"], stats["counts"], stats["total"][0]
+        d = gram.shape[-1]
+        if float(total.detach()) == 0:
             raise ConfigError("MCR² of zero samples is undefined")
         scale = d / (total * self.eps**2)
         r_gamma = 0.5 * logdet_i_plus(gram, self.gamma1 * scale)

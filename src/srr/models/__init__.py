@@ -1,21 +1,24 @@
-"""Models assembled from operators, all behind one registry (:func:`create_model`)."""
-from . import crate, mlp, vit  # noqa: F401  (register their configurations)
-from . import aot, crate_alpha, crate_variants, tost  # noqa: F401  (the vision family)
-from . import aot_gpt, crate_gpt, gpt, tost_gpt  # noqa: F401  (causal language models)
-from .aot import AoT
-from .aot_gpt import AoTGPT
-from .causal_lm import CausalLM
-from .crate import CRATE
-from .crate_alpha import CRATEAlpha
-from .crate_gpt import CRATEGPT
-from .gpt import GPT
-from .hub import from_pretrained, read_config, save_pretrained
-from .mlp import ReLUMLP
-from .registry import count_parameters, create_model, get_entry, list_models, register_model
-from .tost import ToST
-from .tost_gpt import ToSTGPT
-from .vit import ViT
+"""Models: one protocol (:mod:`srr.models.base`), one configuration dataclass per family, one registry.
 
-__all__ = ["CRATE", "ViT", "CRATEAlpha", "ToST", "AoT", "CausalLM", "GPT", "CRATEGPT", "AoTGPT", "ToSTGPT", "ReLUMLP",
-           "create_model", "list_models", "register_model", "get_entry", "count_parameters", "save_pretrained",
-           "from_pretrained", "read_config"]
+Each family is one module: its block, its configuration, its registry functions. Importing this package registers
+them all.
+"""
+from . import aot, crate, crate_alpha, mlp, tost, vit  # noqa: F401  (register their configurations)
+from .aot import AoT, AoTGPT
+from .base import (Block, CausalTransformer, HookPoint, ImageTransformer, SequentialBlock, TransformerModel,
+                   sample_next)
+from .config import BlockConfig, ImageConfig, ModelConfig, TextConfig
+from .crate import CRATE, CRATEGPT
+from .crate_alpha import CRATEAlpha
+from .hub import from_pretrained, load_weights, read_config, save_pretrained
+from .mlp import ReLUMLP
+from .registry import (count_parameters, create_model, get_config, get_entry, list_models, parameter_count,
+                       register_model)
+from .tost import ToST, ToSTGPT
+from .vit import GPT, ViT
+
+__all__ = ["CRATE", "ViT", "CRATEAlpha", "ToST", "AoT", "CausalTransformer", "ImageTransformer",
+           "TransformerModel", "Block", "SequentialBlock", "HookPoint", "GPT", "CRATEGPT", "AoTGPT", "ToSTGPT", "ReLUMLP", "ModelConfig",
+           "BlockConfig", "ImageConfig", "TextConfig", "create_model", "get_config", "list_models", "register_model",
+           "get_entry", "count_parameters", "parameter_count", "save_pretrained", "from_pretrained", "read_config",
+           "load_weights", "sample_next"]

@@ -1,4 +1,4 @@
-"""AoT, the attention-only transformer of unrolled subspace denoising (REFERENCE §5): MSSA layers, no MLP.
+"""AoT, the attention-only transformer of unrolled subspace denoising: MSSA layers, no MLP; for images and text.
 
 Each layer is one denoising step of the tokens towards their subspaces, pre-norm, with a residual:
 
@@ -6,69 +6,114 @@ Each layer is one denoising step of the tokens towards their subspaces, pre-norm
 
 (in rows: ``x + η · [softmax(w_k w_kᵀ/√p) w_k]_k [U_1 … U_K]ᵀ`` with ``w_k = LN(x) U_k``; MSSA ``output="subspace"``,
 ``step`` = η). For tokens from a mixture of noisy low-rank Gaussians each layer multiplies their signal-to-noise
-ratio by (1 + ητ). Stated choices: the softmax keeps MSSA's scale p^-½ (REFERENCE §5 writes none: it is absorbed in
+ratio by (1 + ητ). Stated choices: the softmax keeps MSSA's scale p^-½ (the formula writes none: it is absorbed in
 U); η is a fixed hyper-parameter (default 1), not learned; ``attn_output="learned"`` gives the variant with a free
-output matrix (as the authors' CRATE code). Only ``qkv`` = U_[K] and the LayerNorms are parameters of a layer
-(d·K·p + 2d), so AoT has a third of CRATE's layer parameters at equal width; the CPU sizes are wider
-(``aot_nano``, ``aot_micro``) to match ``crate_nano`` / ``crate_micro``. Named sizes use CRATE's widths.
+output matrix (as the authors' CRATE code), which the causal sizes use. Only ``qkv`` = U_[K] and the LayerNorm are
+parameters of a layer (d·K·p + 2d), so the CPU image sizes are wider (``aot_nano``, ``aot_micro``) to match
+``crate_nano`` / ``crate_micro``; the causal sizes (per layer 2d² + 3d with the learned output) double the width
+and take 1.5 times the depth of ``gpt_*``. Keys: ``transformer.layers.{i}.0.{norm,fn}`` as CRATE's.
 """
 from __future__ import annotations
 
-from torch import Tensor, nn
+from dataclasses import dataclass
 
 from ..operators import MSSA, PreNorm
-from .hub import PretrainedMixin
+from ..operators.mssa import OUTPUTS
+from ..settings import option
+from .base import CausalTransformer, ImageTransformer, SequentialBlock
+from .config import BlockConfig, ImageConfig, TextConfig, compose
 from .registry import register_model
-from .vision import VisionBackbone
-from .whitebox import AttentionMapMixin, SubspaceMixin, TransformerMixin, crate_widths
 
-__all__ = ["AoT", "AoTTransformer"]
+__all__ = ["AoTConfig", "AoTBlock", "AoT", "AoTGPT"]
 
 
-class AoTTransformer(nn.Module):
-    """``layers[i] = [PreNorm(MSSA)]`` (key names ``layers.{i}.0.norm``, ``layers.{i}.0.fn.qkv`` as CRATE's)."""
+@dataclass
+class AoTConfig(BlockConfig):
+    """AoT's layer: one residual MSSA step."""
 
-    def __init__(self, dim: int, depth: int, heads: int, dim_head: int, dropout: float = 0.0,
-                 attn_output: str = "subspace", step: float = 1.0):
+    attn_output: str = option("subspace", "output matrix of MSSA (subspace: through U, the AoT layer)",
+                              choices=OUTPUTS)
+    step: float = option(1.0, "step η of the denoising update", low=-1e6, high=1e6)
+
+
+class AoTBlock(SequentialBlock):
+    """``0`` = PreNorm(MSSA); ``x ↦ x + MSSA(LN(x))`` and nothing after."""
+
+    def __init__(self, c: AoTConfig, causal: bool = False, context: int | None = None):
         super().__init__()
-        self.layers = nn.ModuleList(
-            nn.ModuleList([PreNorm(dim, MSSA(dim, heads, dim_head, dropout, output=attn_output, step=step))])
-            for _ in range(depth)
-        )
+        self.add_module("0", PreNorm(c.dim, MSSA(c.dim, c.heads, c.head_width, c.dropout, causal=causal,
+                                                 output=c.attn_output, step=c.step)))
 
-    def forward(self, x: Tensor) -> Tensor:
-        for (attn,) in self.layers:
-            x = x + attn(x)
-        return x
-
-    def trace(self, x: Tensor) -> list[dict[str, Tensor]]:
-        """Per layer: ``input`` Z^ℓ, ``mssa_input`` LN(Z^ℓ) and ``output`` Z^{ℓ+1}."""
-        records = []
-        for (attn,) in self.layers:
-            normed = attn.norm(x)
-            out = x + attn.fn(normed)
-            records.append({"input": x, "mssa_input": normed, "output": out})
-            x = out
-        return records
+    attention_norm = property(lambda self: self[0].norm)
+    attention = property(lambda self: self[0].fn)
 
 
-class AoT(TransformerMixin, SubspaceMixin, AttentionMapMixin, PretrainedMixin, VisionBackbone):
-    """Attention-only transformer for images: CRATE's constructor arguments minus the ISTA ones, plus
-    ``attn_output`` (default ``"subspace"``, REFERENCE §5) and ``step`` (η)."""
+class AoT(ImageTransformer):
+    """Attention-only transformer for images."""
 
-    def __init__(self, image_size=224, patch_size=16, num_classes: int = 1000, dim: int = 384, depth: int = 12,
-                 heads: int = 6, dim_head: int | None = None, channels: int = 3, pool: str = "cls",
-                 dropout: float = 0.0, emb_dropout: float = 0.0, attn_output: str = "subspace", step: float = 1.0):
-        super().__init__(image_size, patch_size, num_classes, dim, channels, pool, emb_dropout)
-        dim_head = dim // heads if dim_head is None else dim_head
-        self.heads, self.dim_head, self.depth = heads, dim_head, depth
-        self.transformer = AoTTransformer(dim, depth, heads, dim_head, dropout, attn_output, step)
+    Block = AoTBlock
+    Config = compose(AoTConfig, ImageConfig, "AoTImageConfig")
+    BLOCKS = "transformer.layers"
 
 
-for _size in ("tiny", "small", "base", "large"):
-    register_model(f"aot_{_size}", AoT, f"AoT (attention only) at CRATE-{_size[0].upper()}'s width (ImageNet 224/16)",
-                   **crate_widths(_size))
-register_model("aot_nano", AoT, "CPU: AoT on 8x8 digits, patch 2 (params ~ crate_nano)", image_size=8, patch_size=2,
-               num_classes=10, channels=1, dim=160, depth=4, heads=4, pool="mean")
-register_model("aot_micro", AoT, "CPU: AoT on 28x28 (MNIST), patch 4 (params ~ crate_micro)", image_size=28,
-               patch_size=4, num_classes=10, channels=1, dim=216, depth=6, heads=4)
+class AoTGPT(CausalTransformer):
+    """Attention-only causal language model (the CRATE code's initialisation)."""
+
+    Block = AoTBlock
+    Config = compose(AoTConfig, TextConfig, "AoTTextConfig", attn_output="learned", dim=256, depth=6, heads=8)
+    BLOCKS = "transformer.layers"
+    GPT2_INIT = False
+
+
+@register_model
+def aot_tiny():
+    """AoT (attention only) at CRATE-T's width (ImageNet 224/16)"""
+    return AoT.Config(dim=384, depth=12, heads=6)
+
+
+@register_model
+def aot_small():
+    """AoT (attention only) at CRATE-S's width (ImageNet 224/16)"""
+    return AoT.Config(dim=576, depth=12, heads=12)
+
+
+@register_model
+def aot_base():
+    """AoT (attention only) at CRATE-B's width (ImageNet 224/16)"""
+    return AoT.Config(dim=768, depth=12, heads=12)
+
+
+@register_model
+def aot_large():
+    """AoT (attention only) at CRATE-L's width (ImageNet 224/16)"""
+    return AoT.Config(dim=1024, depth=24, heads=16)
+
+
+@register_model
+def aot_nano():
+    """CPU: AoT on 8x8 digits, patch 2 (params ~ crate_nano)"""
+    return AoT.Config(image_size=8, patch_size=2, num_classes=10, channels=1, dim=160, depth=4, heads=4, pool="mean")
+
+
+@register_model
+def aot_micro():
+    """CPU: AoT on 28x28 (MNIST), patch 4 (params ~ crate_micro)"""
+    return AoT.Config(image_size=28, patch_size=4, num_classes=10, channels=1, dim=216, depth=6, heads=4)
+
+
+@register_model
+def aot_gpt_nano():
+    """causal attention-only transformer (residual causal MSSA, no MLP); context 128, dim 256, depth 6, heads 8"""
+    return AoTGPT.Config(context=128, dim=256, depth=6, heads=8)
+
+
+@register_model
+def aot_gpt_small():
+    """causal attention-only transformer (residual causal MSSA, no MLP); context 256, dim 768, depth 9, heads 12"""
+    return AoTGPT.Config(context=256, dim=768, depth=9, heads=12)
+
+
+@register_model
+def aot_gpt_base():
+    """causal attention-only transformer (residual causal MSSA, no MLP); context 1024, dim 1536, depth 18, heads 24"""
+    return AoTGPT.Config(context=1024, dim=1536, depth=18, heads=24)

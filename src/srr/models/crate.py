@@ -1,98 +1,262 @@
-"""CRATE: the white-box transformer of Yu et al., exactly as the authors' code (REFERENCE §2).
+"""CRATE: the white-box transformer of Yu et al., exactly as the authors' code; its causal form for text; the
+compression-step variants of the sparse-rate-reduction study.
 
 Each layer is one step of alternating minimisation of the sparse rate reduction:
 
     z = MSSA(LN(x)) + x        compression: lowers R^c(Z | U_[K])
-    x = ISTA(LN(z))            sparsification: one ISTA step against the dictionary D
+    x = ISTA(LN(z))            sparsification: one ISTA step against the dictionary D (no residual)
 
-The state dict uses the authors' key names, so their checkpoints load strictly.
+The block is ``[PreNorm(MSSA), PreNorm(ISTA)]`` under ``transformer.layers.{i}.{0,1}``, the authors' key names, so
+their checkpoints load strictly. ``attn_output`` selects the output matrix of MSSA (see :mod:`srr.operators.mssa`):
+
+    learned     CRATE, the authors' code (a free ``to_out``)
+    subspace    CRATE-C: output through U itself          (registry ``crate_c_*``)
+    negative    CRATE-N: through −U                        (``crate_n_*``)
+    transpose   CRATE-T: through Uᵀ, no new parameters     (``crate_t_*``; needs heads · dim_head = dim)
+
+with the step αγ² fixed to ``attn_step`` (1). The variants share the CRATE entry of the same size (so they hold
+d·K·p + d fewer parameters per layer: no ``to_out``); the study ranks them CRATE-C < CRATE-N < CRATE-T ≈ CRATE.
+CRATE-GPT is the same block with a causal mask: every token is compressed only against the tokens before it (per
+layer 3d² + 6d parameters, so ``crate_gpt_*`` doubles the width of ``gpt_*``).
 """
 from __future__ import annotations
 
-from torch import Tensor, nn
+from dataclasses import dataclass
 
+from ..errors import ConfigError
 from ..operators import ISTA, MSSA, PreNorm
-from .hub import PretrainedMixin
+from ..operators.mssa import OUTPUTS
+from ..settings import option
+from .base import CausalTransformer, ImageTransformer, SequentialBlock
+from .config import BlockConfig, ImageConfig, TextConfig, compose
 from .registry import register_model
-from .vision import VisionBackbone
 
-__all__ = ["CRATE", "CRATETransformer"]
+__all__ = ["CRATEConfig", "CRATEBlock", "CRATE", "CRATEGPT"]
 
 
-class CRATETransformer(nn.Module):
-    """``layers[i] = [PreNorm(MSSA), PreNorm(ISTA)]``, the authors' ``transformer`` module."""
+@dataclass
+class CRATEConfig(BlockConfig):
+    """CRATE's layer: MSSA, then one ISTA step."""
 
-    def __init__(self, dim: int, depth: int, heads: int, dim_head: int, dropout: float = 0.0,
-                 step_size: float = 0.1, lambd: float = 0.1, causal: bool = False, attn_output: str = "learned",
-                 attn_step: float = 1.0):
+    step_size: float = option(0.1, "ISTA step size η", low=0.0, high=1e6)
+    lambd: float = option(0.1, "ISTA threshold λ", low=0.0, high=1e6)
+    attn_output: str = option("learned", "output matrix of MSSA: learned (CRATE), subspace (CRATE-C), "
+                                         "negative (CRATE-N), transpose (CRATE-T)", choices=OUTPUTS)
+    attn_step: float = option(1.0, "step αγ² of the variants' output through U", low=-1e6, high=1e6)
+
+    def check(self) -> None:
+        super().check()
+        if self.attn_output == "transpose" and self.heads * self.head_width != self.dim:
+            raise ConfigError(f"attn_output='transpose' (CRATE-T) needs heads*dim_head == dim; got "
+                              f"{self.heads}*{self.head_width} != {self.dim}")
+
+
+class CRATEBlock(SequentialBlock):
+    """``0`` = PreNorm(MSSA), ``1`` = PreNorm(ISTA); ``x ↦ ISTA(LN(x + MSSA(LN(x))))``."""
+
+    def __init__(self, c: CRATEConfig, causal: bool = False, context: int | None = None):
         super().__init__()
-        self.layers = nn.ModuleList(
-            nn.ModuleList([
-                PreNorm(dim, MSSA(dim, heads, dim_head, dropout, causal=causal, output=attn_output, step=attn_step)),
-                PreNorm(dim, ISTA(dim, step_size, lambd)),
-            ])
-            for _ in range(depth)
-        )
+        self.add_module("0", PreNorm(c.dim, MSSA(c.dim, c.heads, c.head_width, c.dropout, causal=causal,
+                                                 output=c.attn_output, step=c.attn_step)))
+        self.add_module("1", PreNorm(c.dim, ISTA(c.dim, c.step_size, c.lambd)))
 
-    def forward(self, x: Tensor) -> Tensor:
-        for attn, ista in self.layers:
-            x = ista(attn(x) + x)
-        return x
+    attention_norm = property(lambda self: self[0].norm)
+    attention = property(lambda self: self[0].fn)
 
-    def trace(self, x: Tensor) -> list[dict[str, Tensor]]:
-        """Per layer: ``input`` Z^ℓ, ``mssa_input`` LN(Z^ℓ), ``compressed`` Z^{ℓ+½}, ``output`` (the ISTA output)."""
-        records = []
-        for attn, ista in self.layers:
-            normed = attn.norm(x)
-            z = attn.fn(normed) + x
-            out = ista(z)
-            records.append({"input": x, "mssa_input": normed, "compressed": z, "output": out})
-            x = out
-        return records
+    def update(self, mid):
+        return self[1](mid)
 
 
-class CRATE(PretrainedMixin, VisionBackbone):
-    """CRATE for image classification. Arguments follow the authors' constructor; ``dim_head`` defaults to
-    ``dim // heads``; ``step_size`` (η) and ``lambd`` (λ) are the ISTA step and threshold. ``attn_output`` and
-    ``attn_step`` pick the compression-step variant of REFERENCE §8 (CRATE-C/N/T, see :mod:`srr.operators.mssa`)."""
+class CRATE(ImageTransformer):
+    """CRATE for image classification (the authors' constructor arguments as configuration fields)."""
 
-    def __init__(self, image_size=224, patch_size=16, num_classes: int = 1000, dim: int = 384, depth: int = 12,
-                 heads: int = 6, dim_head: int | None = None, channels: int = 3, pool: str = "cls",
-                 dropout: float = 0.0, emb_dropout: float = 0.0, step_size: float = 0.1, lambd: float = 0.1,
-                 attn_output: str = "learned", attn_step: float = 1.0):
-        super().__init__(image_size, patch_size, num_classes, dim, channels, pool, emb_dropout)
-        dim_head = dim // heads if dim_head is None else dim_head
-        self.heads, self.dim_head, self.depth = heads, dim_head, depth
-        self.transformer = CRATETransformer(dim, depth, heads, dim_head, dropout, step_size, lambd,
-                                            attn_output=attn_output, attn_step=attn_step)
-
-    def encode(self, z: Tensor) -> Tensor:
-        return self.transformer(z)
-
-    def trace(self, x: Tensor) -> list[dict[str, Tensor]]:
-        """Per-layer intermediate tokens (see :meth:`CRATETransformer.trace`)."""
-        return self.transformer.trace(self.tokens(x))
-
-    def subspaces(self) -> list[Tensor]:
-        """Per layer, the subspace bases U (K, d, p) of its tied MSSA projection."""
-        from ..measures import heads_from_qkv
-
-        return [heads_from_qkv(attn.fn.qkv.weight, self.heads) for attn, _ in self.transformer.layers]
-
-    def attention_maps(self, x: Tensor) -> list[Tensor]:
-        """Per layer, the softmax attention (B, K, N+1, N+1) of every head."""
-        maps = []
-        for rec, (attn, _) in zip(self.trace(x), self.transformer.layers):
-            maps.append(attn.fn.attention(rec["mssa_input"]))
-        return maps
+    Block = CRATEBlock
+    Config = compose(CRATEConfig, ImageConfig, "CRATEImageConfig")
+    BLOCKS = "transformer.layers"
 
 
-_SIZES = {"tiny": (384, 12, 6), "small": (576, 12, 12), "base": (768, 12, 12), "large": (1024, 24, 16)}
-for _size, (_dim, _depth, _heads) in _SIZES.items():
-    register_model(f"crate_{_size}", CRATE, f"CRATE-{_size[0].upper()} (paper, ImageNet 224/16)", dim=_dim,
-                   depth=_depth, heads=_heads, image_size=224, patch_size=16, num_classes=1000, channels=3)
+class CRATEGPT(CausalTransformer):
+    """Causal CRATE language model (the CRATE code keeps the operators' own initialisation)."""
 
-register_model("crate_nano", CRATE, "CPU demo: 8x8 one-channel digits, patch 2", image_size=8, patch_size=2,
-               num_classes=10, channels=1, dim=96, depth=4, heads=4, pool="mean")
-register_model("crate_micro", CRATE, "CPU: 28x28 one-channel (MNIST), patch 4", image_size=28, patch_size=4,
-               num_classes=10, channels=1, dim=128, depth=6, heads=4)
+    Block = CRATEBlock
+    Config = compose(CRATEConfig, TextConfig, "CRATETextConfig", dim=256, depth=4, heads=8)
+    BLOCKS = "transformer.layers"
+    GPT2_INIT = False
+
+
+def _nano(**kw):
+    return CRATE.Config(image_size=8, patch_size=2, num_classes=10, channels=1, dim=96, depth=4, heads=4,
+                        pool="mean", **kw)
+
+
+def _micro(**kw):
+    return CRATE.Config(image_size=28, patch_size=4, num_classes=10, channels=1, dim=128, depth=6, heads=4, **kw)
+
+
+# --- CRATE (paper sizes: ImageNet 224/16, 1000 classes) and CPU sizes --------------------------------------------
+
+@register_model
+def crate_tiny():
+    """CRATE-T (paper, ImageNet 224/16)"""
+    return CRATE.Config(dim=384, depth=12, heads=6)
+
+
+@register_model
+def crate_small():
+    """CRATE-S (paper, ImageNet 224/16)"""
+    return CRATE.Config(dim=576, depth=12, heads=12)
+
+
+@register_model
+def crate_base():
+    """CRATE-B (paper, ImageNet 224/16)"""
+    return CRATE.Config(dim=768, depth=12, heads=12)
+
+
+@register_model
+def crate_large():
+    """CRATE-L (paper, ImageNet 224/16)"""
+    return CRATE.Config(dim=1024, depth=24, heads=16)
+
+
+@register_model
+def crate_nano():
+    """CPU demo: 8x8 one-channel digits, patch 2"""
+    return _nano()
+
+
+@register_model
+def crate_micro():
+    """CPU: 28x28 one-channel (MNIST), patch 4"""
+    return _micro()
+
+
+# --- the §8 variants: CRATE-C (subspace), CRATE-N (negative), CRATE-T (transpose) ----------------------------------
+
+@register_model
+def crate_c_tiny():
+    """CRATE-C: output through U itself; crate_tiny's configuration"""
+    return CRATE.Config(dim=384, depth=12, heads=6, attn_output="subspace")
+
+
+@register_model
+def crate_c_small():
+    """CRATE-C: output through U itself; crate_small's configuration"""
+    return CRATE.Config(dim=576, depth=12, heads=12, attn_output="subspace")
+
+
+@register_model
+def crate_c_base():
+    """CRATE-C: output through U itself; crate_base's configuration"""
+    return CRATE.Config(dim=768, depth=12, heads=12, attn_output="subspace")
+
+
+@register_model
+def crate_c_large():
+    """CRATE-C: output through U itself; crate_large's configuration"""
+    return CRATE.Config(dim=1024, depth=24, heads=16, attn_output="subspace")
+
+
+@register_model
+def crate_c_nano():
+    """CRATE-C: output through U itself; crate_nano's configuration"""
+    return _nano(attn_output="subspace")
+
+
+@register_model
+def crate_c_micro():
+    """CRATE-C: output through U itself; crate_micro's configuration"""
+    return _micro(attn_output="subspace")
+
+
+@register_model
+def crate_n_tiny():
+    """CRATE-N: output through -U; crate_tiny's configuration"""
+    return CRATE.Config(dim=384, depth=12, heads=6, attn_output="negative")
+
+
+@register_model
+def crate_n_small():
+    """CRATE-N: output through -U; crate_small's configuration"""
+    return CRATE.Config(dim=576, depth=12, heads=12, attn_output="negative")
+
+
+@register_model
+def crate_n_base():
+    """CRATE-N: output through -U; crate_base's configuration"""
+    return CRATE.Config(dim=768, depth=12, heads=12, attn_output="negative")
+
+
+@register_model
+def crate_n_large():
+    """CRATE-N: output through -U; crate_large's configuration"""
+    return CRATE.Config(dim=1024, depth=24, heads=16, attn_output="negative")
+
+
+@register_model
+def crate_n_nano():
+    """CRATE-N: output through -U; crate_nano's configuration"""
+    return _nano(attn_output="negative")
+
+
+@register_model
+def crate_n_micro():
+    """CRATE-N: output through -U; crate_micro's configuration"""
+    return _micro(attn_output="negative")
+
+
+@register_model
+def crate_t_tiny():
+    """CRATE-T: output through U^T, no new parameters; crate_tiny's configuration"""
+    return CRATE.Config(dim=384, depth=12, heads=6, attn_output="transpose")
+
+
+@register_model
+def crate_t_small():
+    """CRATE-T: output through U^T, no new parameters; crate_small's configuration"""
+    return CRATE.Config(dim=576, depth=12, heads=12, attn_output="transpose")
+
+
+@register_model
+def crate_t_base():
+    """CRATE-T: output through U^T, no new parameters; crate_base's configuration"""
+    return CRATE.Config(dim=768, depth=12, heads=12, attn_output="transpose")
+
+
+@register_model
+def crate_t_large():
+    """CRATE-T: output through U^T, no new parameters; crate_large's configuration"""
+    return CRATE.Config(dim=1024, depth=24, heads=16, attn_output="transpose")
+
+
+@register_model
+def crate_t_nano():
+    """CRATE-T: output through U^T, no new parameters; crate_nano's configuration"""
+    return _nano(attn_output="transpose")
+
+
+@register_model
+def crate_t_micro():
+    """CRATE-T: output through U^T, no new parameters; crate_micro's configuration"""
+    return _micro(attn_output="transpose")
+
+
+# --- CRATE-GPT (causal; sizes that match gpt_* in parameters) ------------------------------------------------------
+
+@register_model
+def crate_gpt_nano():
+    """CRATE-GPT (causal MSSA + ISTA, tied head); context 128, dim 256, depth 4, heads 8"""
+    return CRATEGPT.Config(context=128, dim=256, depth=4, heads=8)
+
+
+@register_model
+def crate_gpt_small():
+    """CRATE-GPT (causal MSSA + ISTA, tied head); context 256, dim 768, depth 6, heads 12"""
+    return CRATEGPT.Config(context=256, dim=768, depth=6, heads=12)
+
+
+@register_model
+def crate_gpt_base():
+    """CRATE-GPT (causal MSSA + ISTA, tied head); context 1024, dim 1536, depth 12, heads 24"""
+    return CRATEGPT.Config(context=1024, dim=1536, depth=12, heads=24)
+

@@ -1,83 +1,100 @@
-"""CRATE-α: CRATE with an overcomplete, decoupled dictionary and a residual around it (REFERENCE §3).
+"""CRATE-α: CRATE with an overcomplete, decoupled dictionary and a residual around it.
 
 Each layer, pre-norm, with residual connections around both steps:
 
     x = MSSA(LN(x)) + x        compression (no bias in ``to_out``, as the authors' CRATE-α)
     x = ODL(LN(x)) + x         sparse coding in D ∈ R^{d × 4d}, decoded by D̂ (see :mod:`srr.operators.odl`)
 
-Differences from the authors' CRATE-α code, stated: the patch embedding is the shared one of
-:class:`~srr.models.vision.VisionBackbone` (LayerNorm, Linear, LayerNorm — the authors use a Conv2d with kernel and
-stride equal to the patch size, which is the Linear alone), and LayerNorm uses PyTorch's ε = 1e-5 (theirs 1e-6).
-Sizes: the CRATE sizes (tiny 384/12/6, small 576/12/12, base 768/12/12, large 1024/24/16, patch 16; the paper's
-large model uses patch 14 — pass ``patch_size=14``) and the CPU sizes ``crate_alpha_nano`` / ``crate_alpha_micro``,
-narrower than ``crate_nano`` / ``crate_micro`` so that the parameter counts match (ODL holds 8·d² per layer).
+Differences from the authors' CRATE-α code, stated: the patch embedding is the shared one (LayerNorm, Linear,
+LayerNorm — the authors use a Conv2d with kernel and stride equal to the patch size, which is the Linear alone), and
+LayerNorm uses PyTorch's ε = 1e-5 (theirs 1e-6). Sizes: the CRATE widths (tiny 384/12/6, small 576/12/12, base
+768/12/12, large 1024/24/16, patch 16; the paper's large model uses patch 14 — pass ``patch_size=14``) and the CPU
+sizes ``crate_alpha_nano`` / ``crate_alpha_micro``, narrower than ``crate_nano`` / ``crate_micro`` so that the
+parameter counts match (ODL holds 8·d² per layer). A traced layer also records the sparse ``codes`` A2 (N × 4d).
 """
 from __future__ import annotations
 
-from torch import Tensor, nn
+from dataclasses import dataclass
 
 from ..operators import MSSA, ODL, PreNorm
-from .hub import PretrainedMixin
+from ..settings import option
+from .base import ImageTransformer, SequentialBlock
+from .config import BlockConfig, ImageConfig, compose
 from .registry import register_model
-from .vision import VisionBackbone
-from .whitebox import AttentionMapMixin, SubspaceMixin, TransformerMixin, crate_widths
 
-__all__ = ["CRATEAlpha", "CRATEAlphaTransformer"]
+__all__ = ["CRATEAlphaConfig", "CRATEAlphaBlock", "CRATEAlpha"]
 
 
-class CRATEAlphaTransformer(nn.Module):
-    """``layers[i] = [PreNorm(MSSA without output bias), PreNorm(ODL)]``, residual around both."""
+@dataclass
+class CRATEAlphaConfig(BlockConfig):
+    """CRATE-α's layer: MSSA, then two ISTA steps in an overcomplete dictionary, with residuals."""
 
-    def __init__(self, dim: int, depth: int, heads: int, dim_head: int, dropout: float = 0.0,
-                 overcomplete_ratio: int = 4, step_size: float = 0.1, lambd: float = 0.1, decouple: bool = True):
+    step_size: float = option(0.1, "ISTA step size η", low=0.0, high=1e6)
+    lambd: float = option(0.1, "ISTA threshold λ", low=0.0, high=1e6)
+    overcomplete_ratio: int = option(4, "dictionary atoms per dimension (D is d x C·d)", low=1, high=64)
+    decouple: bool = option(True, "a decoder D̂ separate from the dictionary D")
+
+
+class CRATEAlphaBlock(SequentialBlock):
+    """``0`` = PreNorm(MSSA without output bias), ``1`` = PreNorm(ODL); residuals around both."""
+
+    def __init__(self, c: CRATEAlphaConfig, causal: bool = False, context: int | None = None):
         super().__init__()
-        self.layers = nn.ModuleList(
-            nn.ModuleList([
-                PreNorm(dim, MSSA(dim, heads, dim_head, dropout, out_bias=False)),
-                PreNorm(dim, ODL(dim, overcomplete_ratio, step_size, lambd, decouple)),
-            ])
-            for _ in range(depth)
-        )
+        self.add_module("0", PreNorm(c.dim, MSSA(c.dim, c.heads, c.head_width, c.dropout, causal=causal,
+                                                 out_bias=False)))
+        self.add_module("1", PreNorm(c.dim, ODL(c.dim, c.overcomplete_ratio, c.step_size, c.lambd, c.decouple)))
 
-    def forward(self, x: Tensor) -> Tensor:
-        for attn, odl in self.layers:
-            x = attn(x) + x
-            x = odl(x) + x
-        return x
+    attention_norm = property(lambda self: self[0].norm)
+    attention = property(lambda self: self[0].fn)
 
-    def trace(self, x: Tensor) -> list[dict[str, Tensor]]:
-        """Per layer: ``input``, ``mssa_input`` LN(Z^ℓ), ``compressed`` Z^{ℓ+½}, ``codes`` (the sparse A2,
-        N × 4d) and ``output`` Z^{ℓ+1}."""
-        records = []
-        for attn, odl in self.layers:
-            normed = attn.norm(x)
-            z = attn.fn(normed) + x
-            codes = odl.fn.codes(odl.norm(z))
-            out = nn.functional.linear(codes, odl.fn.decoder) + z
-            records.append({"input": x, "mssa_input": normed, "compressed": z, "codes": codes, "output": out})
-            x = out
-        return records
+    def update(self, mid):
+        return mid + self[1](mid)
+
+    def trace_extras(self, record: dict) -> dict:
+        odl = self[1]
+        return {"codes": odl.fn.codes(odl.norm(record["mid"]))}
 
 
-class CRATEAlpha(TransformerMixin, SubspaceMixin, AttentionMapMixin, PretrainedMixin, VisionBackbone):
-    """CRATE-α for image classification; the arguments of :class:`~srr.models.crate.CRATE` plus the dictionary's
-    ``overcomplete_ratio`` (C = 4) and ``decouple`` (D̂ separate from D)."""
+class CRATEAlpha(ImageTransformer):
+    """CRATE-α for image classification."""
 
-    def __init__(self, image_size=224, patch_size=16, num_classes: int = 1000, dim: int = 384, depth: int = 12,
-                 heads: int = 6, dim_head: int | None = None, channels: int = 3, pool: str = "cls",
-                 dropout: float = 0.0, emb_dropout: float = 0.0, step_size: float = 0.1, lambd: float = 0.1,
-                 overcomplete_ratio: int = 4, decouple: bool = True):
-        super().__init__(image_size, patch_size, num_classes, dim, channels, pool, emb_dropout)
-        dim_head = dim // heads if dim_head is None else dim_head
-        self.heads, self.dim_head, self.depth = heads, dim_head, depth
-        self.transformer = CRATEAlphaTransformer(dim, depth, heads, dim_head, dropout, overcomplete_ratio, step_size,
-                                                 lambd, decouple)
+    Block = CRATEAlphaBlock
+    Config = compose(CRATEAlphaConfig, ImageConfig, "CRATEAlphaImageConfig")
+    BLOCKS = "transformer.layers"
 
 
-for _size in ("tiny", "small", "base", "large"):
-    register_model(f"crate_alpha_{_size}", CRATEAlpha, f"CRATE-α at CRATE-{_size[0].upper()}'s width (ImageNet 224/16)",
-                   **crate_widths(_size))
-register_model("crate_alpha_nano", CRATEAlpha, "CPU: CRATE-α on 8x8 digits, patch 2 (params ~ crate_nano)",
-               image_size=8, patch_size=2, num_classes=10, channels=1, dim=56, depth=4, heads=4, pool="mean")
-register_model("crate_alpha_micro", CRATEAlpha, "CPU: CRATE-α on 28x28 (MNIST), patch 4 (params ~ crate_micro)",
-               image_size=28, patch_size=4, num_classes=10, channels=1, dim=72, depth=6, heads=4)
+@register_model
+def crate_alpha_tiny():
+    """CRATE-α at CRATE-T's width (ImageNet 224/16)"""
+    return CRATEAlpha.Config(dim=384, depth=12, heads=6)
+
+
+@register_model
+def crate_alpha_small():
+    """CRATE-α at CRATE-S's width (ImageNet 224/16)"""
+    return CRATEAlpha.Config(dim=576, depth=12, heads=12)
+
+
+@register_model
+def crate_alpha_base():
+    """CRATE-α at CRATE-B's width (ImageNet 224/16)"""
+    return CRATEAlpha.Config(dim=768, depth=12, heads=12)
+
+
+@register_model
+def crate_alpha_large():
+    """CRATE-α at CRATE-L's width (ImageNet 224/16)"""
+    return CRATEAlpha.Config(dim=1024, depth=24, heads=16)
+
+
+@register_model
+def crate_alpha_nano():
+    """CPU: CRATE-α on 8x8 digits, patch 2 (params ~ crate_nano)"""
+    return CRATEAlpha.Config(image_size=8, patch_size=2, num_classes=10, channels=1, dim=56, depth=4, heads=4,
+                             pool="mean")
+
+
+@register_model
+def crate_alpha_micro():
+    """CPU: CRATE-α on 28x28 (MNIST), patch 4 (params ~ crate_micro)"""
+    return CRATEAlpha.Config(image_size=28, patch_size=4, num_classes=10, channels=1, dim=72, depth=6, heads=4)

@@ -1,8 +1,16 @@
-"""``save_pretrained`` / ``from_pretrained``: safetensors weights plus a JSON config, as Hugging Face's.
+"""``save_pretrained`` / ``from_pretrained``: safetensors weights plus a JSON configuration, as Hugging Face's.
 
-A saved model is a folder with ``config.json`` (``{"model": registry name, "args": {...}}``) and
-``model.safetensors``. Loading never unpickles anything: safetensors holds tensors only. Both files are written
-atomically (see :mod:`srr.io`).
+A saved model is a folder with
+
+* ``config.json``: ``{"model": registry name, "task": …, "args": {the configuration dataclass}, "srr_version", …}``
+  plus what the run that wrote it knows about its input: ``data`` (the data spec), ``preprocessing`` (``mean``,
+  ``std``, ``image_size``, ``channels`` of the standardisation) or ``tokenizer``, and the training ``objective``;
+* ``model.safetensors``: the state dict.
+
+Loading never unpickles anything. The configuration is checked field by field (a corrupt ``config.json`` with a
+width of 1e9 is refused before anything is allocated); the weights' header is read first and every tensor must have
+the name, shape and floating dtype the configuration implies, and finite values (NaN or inf weights, or a weight file
+in bool or int64, are refused rather than cast). Both files are written atomically (:mod:`srr.io`).
 """
 from __future__ import annotations
 
@@ -13,78 +21,137 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..errors import CheckpointError, DataFileNotFoundError, one_line
+from ..errors import CheckpointError, DataFileNotFoundError, SrrError, one_line
 from ..io import atomic_path, atomic_write_json
-from .registry import create_model
+from ..version import __version__
 
-__all__ = ["save_pretrained", "from_pretrained", "PretrainedMixin", "CONFIG_NAME", "WEIGHTS_NAME"]
+__all__ = ["save_pretrained", "from_pretrained", "read_config", "load_weights", "PretrainedMixin", "CONFIG_NAME",
+           "WEIGHTS_NAME", "MAX_CONFIG_BYTES"]
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
+MAX_CONFIG_BYTES = 1 << 20
 
 
 def save_pretrained(model: nn.Module, directory: str | os.PathLike, extra: dict | None = None) -> Path:
-    """Write ``model`` (built by :func:`srr.create_model`) to ``directory``; ``extra`` is kept in the config."""
-    from safetensors.torch import save_model
+    """Write ``model`` (built by :func:`srr.create_model`) to ``directory``; ``extra`` is kept in ``config.json``."""
+    from safetensors.torch import save_file
 
-    config = getattr(model, "config", None)
-    if not config or "model" not in config:
-        raise CheckpointError("only models built with srr.create_model carry the config needed by save_pretrained")
+    name, config = getattr(model, "name", None), getattr(model, "config", None)
+    if not name or not hasattr(config, "to_dict"):
+        raise CheckpointError("only models built with srr.create_model carry the name and configuration that "
+                              "save_pretrained writes")
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
+    state = model.state_dict()  # a tied weight (an LM head tied to its embedding) is stored once
+    tensors = {group[0]: state[group[0]].detach().to("cpu").contiguous() for group in _alias_groups(model)}
     with atomic_path(directory / WEIGHTS_NAME) as tmp:
-        save_model(model, str(tmp))
-    from .. import __version__
-
-    atomic_write_json(directory / CONFIG_NAME, {**config, "srr_version": __version__, **(extra or {})})
+        save_file(tensors, str(tmp))
+    record = {"model": name, "task": type(config).task, "args": config.to_dict(), "srr_version": __version__,
+              **(extra or {})}
+    atomic_write_json(directory / CONFIG_NAME, record)
     return directory
 
 
 def read_config(directory: str | os.PathLike) -> dict:
-    """The ``config.json`` of a saved model, checked."""
+    """The ``config.json`` of a saved model, checked for its form (not yet its values)."""
     directory = Path(directory)
     path = directory / CONFIG_NAME
     if not path.is_file():
         raise DataFileNotFoundError(f"{directory} holds no {CONFIG_NAME}: not a saved srr model")
+    if path.stat().st_size > MAX_CONFIG_BYTES:
+        raise CheckpointError(f"{path} is {path.stat().st_size:,} bytes; a model configuration is at most "
+                              f"{MAX_CONFIG_BYTES:,}")
     try:
         config = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise CheckpointError(f"{path} is not valid JSON: {exc}") from None
+        raise CheckpointError(f"{path} is not valid JSON: {one_line(exc, 1)}") from None
+    except RecursionError:
+        raise CheckpointError(f"{path} is nested too deeply to be a model configuration") from None
     if not isinstance(config, dict) or not isinstance(config.get("model"), str) or not isinstance(
             config.get("args", {}), dict):
         raise CheckpointError(f"{path} does not describe a model (needs 'model' and 'args')")
     return config
 
 
-def from_pretrained(directory: str | os.PathLike, map_location: str | torch.device = "cpu") -> nn.Module:
-    """Rebuild the model saved in ``directory`` and load its weights strictly."""
-    from safetensors import SafetensorError
-    from safetensors.torch import load_model
+def _alias_groups(model: nn.Module) -> list[list[str]]:
+    """State-dict keys grouped by the tensor they name (tied weights share a group), in state-dict order."""
+    groups: dict[tuple, list[str]] = {}
+    for key, value in model.state_dict(keep_vars=True).items():
+        groups.setdefault((value.data_ptr(), tuple(value.shape), value.dtype) if value.numel() else (key,),
+                          []).append(key)
+    return list(groups.values())
 
+
+def load_weights(model: nn.Module, path: str | os.PathLike, device: str | torch.device = "cpu",
+                 what: str | None = None) -> None:
+    """Load the safetensors file ``path`` into ``model`` strictly: the header is read first and must list exactly the
+    model's tensors with their shapes and floating dtypes; the values must be finite."""
+    from safetensors import SafetensorError, safe_open
+
+    path = Path(path)
+    what = what or type(model).__name__
+    expected = model.state_dict()
+    groups = _alias_groups(model)
+    try:
+        with safe_open(str(path), framework="pt", device="cpu") as fh:
+            keys = set(fh.keys())
+            missing = sorted(g[0] for g in groups if not keys.intersection(g))
+            unexpected = sorted(keys - set(expected))
+            if missing or unexpected:
+                raise CheckpointError(f"{path} does not fit {what}: missing {missing[:5]}, unexpected {unexpected[:5]}")
+            for key in sorted(keys):
+                sl = fh.get_slice(key)
+                shape, want = tuple(sl.get_shape()), expected[key]
+                if shape != tuple(want.shape):
+                    raise CheckpointError(f"{path} does not fit {what}: {key} has shape {list(shape)}, the model's "
+                                          f"is {list(want.shape)}")
+                dtype = sl.get_dtype()
+                if want.is_floating_point() and not dtype.startswith(("F", "BF")):
+                    raise CheckpointError(f"{path}: {key} is stored as {dtype}, not as floating point; refusing to "
+                                          "cast it")
+            state = {key: fh.get_tensor(key) for key in sorted(keys)}
+    except SrrError:
+        raise
+    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
+        raise CheckpointError(f"{path} is not a readable safetensors file: {one_line(exc, 1)}") from None
+    for key, value in state.items():
+        if value.is_floating_point() and not bool(torch.isfinite(value).all()):
+            bad = int((~torch.isfinite(value)).sum())
+            raise CheckpointError(f"{path}: {key} holds {bad} non-finite value(s) (NaN or inf); refusing the weights")
+    for group in groups:  # every name of a tied tensor receives the stored value
+        stored = next(k for k in group if k in state)
+        for key in group:
+            state.setdefault(key, state[stored])
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        raise CheckpointError(f"{path} does not fit {what}: {one_line(exc)}") from None
+    model.to(device)
+    getattr(model, "on_load", lambda: None)()
+
+
+def from_pretrained(directory: str | os.PathLike, map_location: str | torch.device = "cpu") -> nn.Module:
+    """Rebuild the model saved in ``directory`` (checked configuration) and load its weights strictly."""
     from ..device import pick_device
+    from .registry import create_model
 
     directory = Path(directory)
     config = read_config(directory)
-    map_location = pick_device(map_location)  # a clear error for a device that does not exist here
-    model = create_model(config["model"], **config.get("args", {}))
+    device = pick_device(map_location)  # a clear error for a device that does not exist here
+    try:
+        model = create_model(config["model"], **config.get("args", {}))
+    except SrrError as exc:
+        raise type(exc)(f"{directory / CONFIG_NAME}: {exc}") from None
     weights = directory / WEIGHTS_NAME
     if not weights.is_file():
         raise DataFileNotFoundError(f"{directory} holds no {WEIGHTS_NAME}")
-    try:
-        missing, unexpected = load_model(model, str(weights), strict=False, device=str(map_location))
-    except (SafetensorError, OSError) as exc:
-        raise CheckpointError(f"{weights} is not a readable safetensors file: {exc}") from None
-    except RuntimeError as exc:
-        raise CheckpointError(f"{weights} does not fit {config['model']}: {one_line(exc)}") from None
-    if missing or unexpected:
-        raise CheckpointError(
-            f"{weights} does not fit {config['model']}: missing {sorted(missing)[:5]}, unexpected {sorted(unexpected)[:5]}"
-        )
+    load_weights(model, weights, device, config["model"])
     return model
 
 
 class PretrainedMixin:
-    """Adds ``model.save_pretrained(dir)`` and ``Class.from_pretrained(dir)`` to a registered model class."""
+    """``model.save_pretrained(dir)`` and ``Class.from_pretrained(dir)`` for a registered model class."""
 
     def save_pretrained(self, directory: str | os.PathLike, extra: dict | None = None) -> Path:
         return save_pretrained(self, directory, extra)
@@ -95,3 +162,6 @@ class PretrainedMixin:
         if not isinstance(model, cls):
             raise CheckpointError(f"{directory} holds a {type(model).__name__}, not a {cls.__name__}")
         return model
+
+    def on_load(self) -> None:
+        """Called after weights were loaded (a constructed ReduNet marks itself built)."""

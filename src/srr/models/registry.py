@@ -1,87 +1,117 @@
-"""One registry of named model configurations: ``create_model(name, **overrides)``, as timm's.
+"""One registry of named model configurations, as timm's: plain decorated functions, found by ``grep "def crate_tiny"``.
 
-A registry entry binds a name (``crate_tiny``) to a model class, the keyword arguments of that configuration and a
-one-line description. ``create_model`` checks every override against the class's constructor, builds the model and
-records the full configuration on ``model.config`` so that :func:`srr.models.hub.save_pretrained` can rebuild it.
+A registry function takes no argument and returns the configuration dataclass of its model (its docstring's first
+line is the description ``srr models`` prints)::
+
+    @register_model
+    def crate_tiny() -> CRATE.Config:
+        \"\"\"CRATE-T (paper, ImageNet 224/16).\"\"\"
+        return CRATE.Config(dim=384, depth=12, heads=6)
+
+:func:`get_config` applies overrides to it (every value checked, unknown names refused with the list of options);
+:func:`create_model` builds the model after checking that its parameters fit in memory, and records the registry
+name (``model.name``) and the configuration (``model.config``) that :func:`~srr.models.hub.save_pretrained` writes.
 """
 from __future__ import annotations
 
 import difflib
-import inspect
-from dataclasses import dataclass, field
+import fnmatch
+from dataclasses import dataclass
 from typing import Any, Callable
 
 from torch import nn
 
+from ..checks import check_memory
 from ..errors import ConfigError
+from ..settings import from_mapping, names
 
-__all__ = ["ModelEntry", "register_model", "create_model", "list_models", "get_entry", "count_parameters"]
+__all__ = ["ModelEntry", "register_model", "get_entry", "get_config", "create_model", "list_models",
+           "count_parameters", "parameter_count"]
 
 
 @dataclass(frozen=True)
 class ModelEntry:
     name: str
-    builder: Callable[..., nn.Module]
-    defaults: dict[str, Any] = field(default_factory=dict)
-    description: str = ""
-    task: str = "image"  # "image" (classification) or "lm" (causal language model)
+    fn: Callable[[], Any]
+    description: str
 
-    def arguments(self) -> list[str]:
-        return [p for p in inspect.signature(self.builder).parameters if p not in ("self", "args", "kwargs")]
+    @property
+    def config_class(self) -> type:
+        return type(self.fn())
+
+    @property
+    def task(self) -> str:
+        return self.config_class.task
+
+    @property
+    def defaults(self) -> dict:
+        return self.fn().to_dict()
 
 
 _REGISTRY: dict[str, ModelEntry] = {}
 
 
-def register_model(name: str, builder: Callable[..., nn.Module], description: str, task: str = "image",
-                   **defaults: Any) -> ModelEntry:
-    """Register ``name`` as ``builder(**defaults)``; returns the entry. Re-registering a name is an error."""
+def register_model(fn: Callable[[], Any]) -> Callable[[], Any]:
+    """Register ``fn`` under its own name (a decorator; returns ``fn`` unchanged)."""
+    name = fn.__name__
     if name in _REGISTRY:
         raise ConfigError(f"model name {name!r} is already registered")
-    entry = ModelEntry(name, builder, dict(defaults), description, task)
-    unknown = set(defaults) - set(entry.arguments())
-    if unknown:
-        raise ConfigError(f"{name}: {builder.__name__} takes no argument(s) {sorted(unknown)}")
-    _REGISTRY[name] = entry
-    return entry
+    doc = (fn.__doc__ or "").strip().splitlines()
+    _REGISTRY[name] = ModelEntry(name, fn, doc[0].strip() if doc else "")
+    return fn
 
 
 def get_entry(name: str) -> ModelEntry:
     """The registry entry of ``name``; an unknown name raises with the closest registered names."""
+    if not isinstance(name, str):
+        raise ConfigError(f"a model name must be a string, got {name!r}")
     try:
         return _REGISTRY[name]
     except KeyError:
-        close = difflib.get_close_matches(str(name), list(_REGISTRY), n=3, cutoff=0.5)
+        close = difflib.get_close_matches(name, list(_REGISTRY), n=3, cutoff=0.5)
         hint = f"; did you mean {', '.join(close)}?" if close else "; `srr models` lists them"
         raise ConfigError(f"unknown model {name!r}{hint}") from None
 
 
 def list_models(pattern: str | None = None, task: str | None = None) -> list[str]:
-    """Registered names, sorted; ``pattern`` is a shell-style filter (``"crate_*"``)."""
-    import fnmatch
+    """Registered names, sorted. ``pattern`` is a shell-style filter (``"crate_*"``); without wildcards it matches
+    as a substring (``"nano"``)."""
+    found = sorted(n for n, e in _REGISTRY.items() if task is None or e.task == task)
+    if pattern is None:
+        return found
+    if not any(c in pattern for c in "*?["):
+        return [n for n in found if pattern in n]
+    return [n for n in found if fnmatch.fnmatch(n, pattern)]
 
-    names = sorted(n for n, e in _REGISTRY.items() if task is None or e.task == task)
-    return [n for n in names if pattern is None or fnmatch.fnmatch(n, pattern)]
+
+def get_config(name: str, **overrides: Any):
+    """The configuration of ``name`` with ``overrides`` applied and checked."""
+    entry = get_entry(name)
+    base = entry.fn()
+    unknown = [k for k in overrides if k not in names(type(base))]
+    if unknown:
+        raise ConfigError(f"{name} has no option {unknown[0]!r}; options are: {', '.join(names(type(base)))}")
+    return from_mapping(type(base), overrides, name, base=base) if overrides else base
+
+
+def parameter_count(config) -> int:
+    """Parameters of the model ``config`` builds, counted on the meta device (nothing allocated)."""
+    import torch
+
+    if hasattr(config, "parameter_estimate"):
+        return config.parameter_estimate()
+    with torch.device("meta"):
+        return count_parameters(config.build())
 
 
 def create_model(name: str, **overrides: Any) -> nn.Module:
-    """Build the registered configuration ``name`` with ``overrides`` of its constructor arguments.
-
-    Example: ``srr.create_model("crate_tiny", num_classes=10, image_size=32, patch_size=4)``.
-    """
-    entry = get_entry(name)
-    allowed = entry.arguments()
-    unknown = [k for k in overrides if k not in allowed]
-    if unknown:
-        raise ConfigError(f"{name} has no option(s) {unknown}; options are: {', '.join(allowed)}")
-    signature = inspect.signature(entry.builder)
-    for key, value in overrides.items():
-        _check_type(name, key, value, entry.defaults.get(key, signature.parameters[key].default))
-    kwargs = {**entry.defaults, **overrides}
-    bound = signature.bind_partial(**kwargs)
-    bound.apply_defaults()
-    model = entry.builder(**bound.arguments)
-    model.config = {"model": name, "args": _jsonable(dict(bound.arguments))}
+    """Build the registered configuration ``name`` with ``overrides`` of its fields, e.g.
+    ``srr.create_model("crate_tiny", num_classes=10, image_size=32, patch_size=4)``. The parameters (float32) are
+    checked against the memory this machine can give before anything is allocated."""
+    config = get_config(name, **overrides)
+    check_memory(getattr(config, "parameter_bytes", None) or 4 * parameter_count(config), f"{name}'s parameters")
+    model = config.build()
+    model.name = name
     return model
 
 
@@ -94,31 +124,3 @@ def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:
         seen.add(id(p))
         total += p.numel()
     return total
-
-
-def _check_type(model: str, key: str, value: Any, default: Any) -> None:
-    """An override must have the kind of its default: a bool for a bool, an integer (or a list of integers, for
-    sizes) for an int, a number for a float, a string for a string. No default (None) accepts anything."""
-    def number(v, integer=False):
-        return isinstance(v, int if integer else (int, float)) and not isinstance(v, bool)
-
-    if default is None or default is inspect.Parameter.empty or value is None:
-        return
-    if isinstance(default, bool):
-        ok, kind = isinstance(value, bool), "True or False"
-    elif number(default, integer=True):
-        pair = isinstance(value, (list, tuple)) and bool(value) and all(number(v, True) for v in value)
-        ok = number(value, True) or pair
-        kind = "an integer"
-    elif number(default):
-        ok, kind = number(value), "a number"
-    elif isinstance(default, str):
-        ok, kind = isinstance(value, str), "a string"
-    else:
-        return
-    if not ok:
-        raise ConfigError(f"{model}: option {key} expects {kind}, got {value!r}")
-
-
-def _jsonable(args: dict[str, Any]) -> dict[str, Any]:
-    return {k: list(v) if isinstance(v, tuple) else v for k, v in args.items()}

@@ -11,6 +11,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..errors import ConfigError
+from .heads import orthonormal_heads
+
 
 class MultiHeadSelfAttention(nn.Module):
     """Pre-norm-ready MHSA: ``qkv`` (3·heads·dim_head × dim, with bias by default) and ``proj`` (dim × heads·dim_head)."""
@@ -28,6 +31,19 @@ class MultiHeadSelfAttention(nn.Module):
         b, n, _ = x.shape
         q, k, v = self.qkv(x).view(b, n, 3, self.heads, self.dim_head).permute(2, 0, 3, 1, 4)
         return q, k, v
+
+    def subspaces(self) -> None:
+        """None: queries, keys and values have separate projections (no tied subspace basis)."""
+        return None
+
+    def head_bases(self, which: str = "value") -> Tensor:
+        """An orthonormal basis (K, d, p) of the row space of every head's ``which`` projection ("query", "key" or
+        "value"): the subspace of the residual stream that the head reads for that role."""
+        index = {"query": 0, "key": 1, "value": 2}.get(which)
+        if index is None:
+            raise ConfigError(f"which must be query, key or value, got {which!r}")
+        rows = self.heads * self.dim_head
+        return orthonormal_heads(self.qkv.weight[index * rows:(index + 1) * rows], self.heads)
 
     def attention(self, x: Tensor) -> Tensor:
         """The softmax matrices of every head, shape (B, heads, N, N)."""

@@ -37,10 +37,11 @@ class CausalTSSA(TSSA):
     """Causal TSSA: the parameters of :class:`TSSA` (``qkv`` = U_[K] without bias, ``temp`` τ, ``to_out.0``) plus the
     position bias ``denom_bias`` b (K × context × 1). Input (B, N, d) with N ≤ ``context``."""
 
-    def __init__(self, dim: int, heads: int = 8, dim_head: int = 64, context: int = 1024, dropout: float = 0.0):
-        if context < 1:
+    def __init__(self, dim: int, heads: int = 8, dim_head: int = 64, context: int = 1024, dropout: float = 0.0,
+                 qkv_bias: bool = False):
+        if context is None or context < 1:
             raise ConfigError(f"CausalTSSA needs a positive context, got {context}")
-        super().__init__(dim, heads, dim_head, dropout)
+        super().__init__(dim, heads, dim_head, dropout, qkv_bias=qkv_bias)
         self.context = context
         self.denom_bias = nn.Parameter(torch.zeros(heads, context, 1))
 

@@ -34,6 +34,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..errors import ConfigError
+from ..measures import heads_from_qkv
+from .heads import orthonormal_heads
 
 OUTPUTS = ("learned", "subspace", "negative", "transpose")
 
@@ -77,6 +79,14 @@ class MSSA(nn.Module):
             mask = torch.ones(n, n, dtype=torch.bool, device=x.device).triu(1)
             logits = logits.masked_fill(mask, float("-inf"))
         return logits.softmax(dim=-1)
+
+    def subspaces(self) -> Tensor:
+        """The bases U (K, d, p) of the tied projection: rows of head k of ``qkv.weight`` are U_kᵀ."""
+        return heads_from_qkv(self.qkv.weight, self.heads)
+
+    def head_bases(self, which: str = "value") -> Tensor:
+        """An orthonormal basis (K, d, p) of every head's subspace (query, key and value are all U_k)."""
+        return orthonormal_heads(self.qkv.weight, self.heads)
 
     def mix(self, x: Tensor) -> Tensor:
         """Attention outputs of all heads concatenated, before ``to_out``: (B, N, K·p)."""

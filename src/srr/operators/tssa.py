@@ -36,6 +36,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..errors import ConfigError
+from ..measures import heads_from_qkv
+from .heads import orthonormal_heads
 
 __all__ = ["TSSA", "normalize_over_tokens", "head_memberships", "second_moments", "statistics_step"]
 
@@ -82,6 +84,14 @@ class TSSA(nn.Module):
         """Per-head coordinates ``w_k = x U_k``, shape (B, K, N, p)."""
         b, n, _ = x.shape
         return self.qkv(x).view(b, n, self.heads, self.dim_head).transpose(1, 2)
+
+    def subspaces(self) -> Tensor:
+        """The bases U (K, d, p) of the tied projection: rows of head k of ``qkv.weight`` are U_kᵀ."""
+        return heads_from_qkv(self.qkv.weight, self.heads)
+
+    def head_bases(self, which: str = "value") -> Tensor:
+        """An orthonormal basis (K, d, p) of every head's subspace (one projection serves all roles)."""
+        return orthonormal_heads(self.qkv.weight, self.heads)
 
     def memberships(self, x: Tensor) -> Tensor:
         """Π (B, K, N): the soft assignment of every token to the heads (sums to 1 over heads)."""

@@ -10,26 +10,69 @@ sample. ``eps`` is ε, not ε² (the official code's ``eps=0.1`` is ``eps=sqrt(0
 """
 from __future__ import annotations
 
-import json
+import math
 import os
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, ClassVar
 
 import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from ..errors import CheckpointError, ConfigError, DataError, DataFileNotFoundError
-from ..io import atomic_path, atomic_write_json
+from ..errors import CheckpointError, ConfigError, DataError
+from ..models.config import MAX_CLASSES, MAX_DEPTH, MAX_WIDTH, ModelConfig
+from ..models.hub import PretrainedMixin, from_pretrained, save_pretrained
+from ..models.registry import register_model
+from ..settings import option
 from .layer import DEFAULT_EPS, DEFAULT_ETA, DEFAULT_LAM, ReduLayer, normalize_features
 from .lift import Lift
 
-__all__ = ["ReduNet"]
+__all__ = ["ReduNet", "ReduNetConfig"]
+
+
+@dataclass
+class ReduNetConfig(ModelConfig):
+    """A ReduNet: layers constructed from data in closed form (see :class:`ReduNet`)."""
+
+    num_classes: int = option(10, "number of classes", low=1, high=MAX_CLASSES)
+    layers: int = option(20, "number of layers", low=1, high=MAX_DEPTH)
+    channels: int = option(64, "feature width (vector form) or channels (shift-invariant form)", low=1,
+                           high=MAX_WIDTH)
+    spatial: list = option(default_factory=list, help="spatial axes: [] (vectors), [T] or [H, W]")
+    in_channels: int | None = option(None, "input channels of the random lift (shift-invariant form)", low=1,
+                                     high=4096)
+    kernel: int = option(3, "lift filter size", low=1, high=1 << 12)
+    eta: float = option(DEFAULT_ETA, "step size η", low=0.0, high=1e6, low_open=True)
+    eps: float = option(DEFAULT_EPS, "distortion ε, not ε² (the official eps=0.1 is ε²)", low=1e-100, high=1e100,
+                        low_open=True)
+    lam: float = option(DEFAULT_LAM, "membership sharpness λ", low=0.0, high=1e12, low_open=True)
+    relu: bool = option(True, "a ReLU after the lift")
+    seed: int = option(0, "seed of the lift's filters", low=0, high=(1 << 63) - 1)
+    dtype: str = option("float32", "precision of the features and operators", choices=("float32", "float64"))
+
+    task: ClassVar[str] = "features"
+    meta_buildable: ClassVar[bool] = False
+
+    def check(self) -> None:
+        super().check()
+        if not isinstance(self.spatial, list) or len(self.spatial) > 2 or not all(
+                isinstance(s, int) and not isinstance(s, bool) and 1 <= s <= 1 << 16 for s in self.spatial):
+            raise ConfigError(f"spatial must be [], [T] or [H, W] of positive integers, got {self.spatial!r}")
+        frequencies = math.prod(self.spatial) if self.spatial else 1
+        complex_factor = 2 if self.spatial else 1
+        width = 8 if self.dtype == "float64" else 4
+        self.parameter_bytes = (self.num_classes + 1) * self.layers * frequencies * self.channels ** 2 * \
+            complex_factor * width
+
+    def parameter_estimate(self) -> int:
+        """Entries of the operators E and C_j of every layer (counting a complex entry as two)."""
+        return self.parameter_bytes // (8 if self.dtype == "float64" else 4)
 
 Callback = Callable[[int, Tensor, "Tensor | None"], None]
 
 
-class ReduNet(nn.Module):
+class ReduNet(PretrainedMixin, nn.Module):
     """``layers`` ReduNet layers over features of shape (channels, *spatial), with an optional lift.
 
     * vector form: ``ReduNet(num_classes, layers, channels=d)``; any input (m, …) with d entries per sample.
@@ -56,9 +99,20 @@ class ReduNet(nn.Module):
         self.layers = nn.ModuleList(
             [ReduLayer(channels, num_classes, spatial, eta, eps, lam, dtype) for _ in range(layers)])
         self.built = False
-        self.config = {"num_classes": num_classes, "layers": layers, "channels": channels, "spatial": list(spatial),
-                       "in_channels": in_channels, "kernel": kernel, "eta": eta, "eps": self.layers[0].eps,
-                       "lam": lam, "relu": relu, "seed": seed, "dtype": str(dtype).removeprefix("torch.")}
+        self.config = ReduNetConfig(num_classes=num_classes, layers=layers, channels=channels, spatial=list(spatial),
+                                    in_channels=in_channels, kernel=kernel, eta=float(eta), eps=self.layers[0].eps,
+                                    lam=float(lam), relu=relu, seed=seed, dtype=str(dtype).removeprefix("torch."))
+        self.name = "redunet"
+
+    @classmethod
+    def from_config(cls, config: ReduNetConfig) -> "ReduNet":
+        args = config.to_dict()
+        args["dtype"] = getattr(torch, args["dtype"])
+        args["spatial"] = tuple(args["spatial"])
+        return cls(**args)
+
+    def on_load(self) -> None:
+        self.built = True
 
     @property
     def eps(self) -> float:
@@ -136,49 +190,35 @@ class ReduNet(nn.Module):
         return self.transform(x)[1].argmax(dim=1)
 
 
-    def save(self, directory: str | os.PathLike) -> Path:
-        """Write ``config.json`` (``{"kind": "redunet", "args": …}``) and ``model.safetensors`` atomically."""
-        from safetensors.torch import save_file
-
-        from .. import __version__
-
+    def save(self, directory: str | os.PathLike, extra: dict | None = None) -> Path:
+        """Write the built network in ``save_pretrained`` form (``config.json`` and ``model.safetensors``); it loads
+        with :func:`srr.from_pretrained` like every registered model."""
         self.check_built()
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        tensors = {k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()}
-        with atomic_path(directory / "model.safetensors") as tmp:
-            save_file(tensors, str(tmp))
-        atomic_write_json(directory / "config.json", {"kind": "redunet", "args": self.config,
-                                                      "srr_version": __version__})
-        return directory
+        return save_pretrained(self, directory, extra)
+
+    save_pretrained = save
 
     @classmethod
     def load(cls, directory: str | os.PathLike) -> "ReduNet":
         """Rebuild a network written by :meth:`save` (safetensors only; nothing is unpickled)."""
-        from safetensors import SafetensorError
-        from safetensors.torch import load_file
+        from ..models.hub import read_config
 
-        directory = Path(directory)
-        cfg_path, weights = directory / "config.json", directory / "model.safetensors"
-        if not cfg_path.is_file() or not weights.is_file():
-            raise DataFileNotFoundError(f"{directory} holds no saved ReduNet (config.json and model.safetensors)")
-        try:
-            config = json.loads(cfg_path.read_text(encoding="utf-8"))
-            args = dict(config["args"]) if config.get("kind") == "redunet" else None
-        except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, AttributeError):
-            args = None
-        if args is None:
-            raise CheckpointError(f"{cfg_path} does not describe a ReduNet")
-        args["dtype"] = getattr(torch, str(args.get("dtype", "float32")))
-        args["spatial"] = tuple(args.get("spatial", ()))
-        net = cls(**args)
-        try:
-            net.load_state_dict(load_file(str(weights)), strict=True)
-        except (SafetensorError, OSError, RuntimeError) as exc:
-            raise CheckpointError(f"{weights} does not fit the ReduNet of {cfg_path}: "
-                                  f"{str(exc).splitlines()[0]}") from None
-        net.built = True
+        name = read_config(directory)["model"]
+        if name != "redunet":
+            raise CheckpointError(f"{directory} holds {name}, not a ReduNet")
+        net = from_pretrained(directory)
+        if not isinstance(net, cls):
+            raise CheckpointError(f"{directory} holds a {type(net).__name__}, not a ReduNet")
         return net
+
+
+@register_model
+def redunet():
+    """ReduNet constructed in closed form (vector form; set channels, spatial, in_channels for images)"""
+    return ReduNetConfig()
+
+
+ReduNetConfig.model_cls = ReduNet
 
 
 def _chunked(layer: ReduLayer, z: Tensor, chunk: int) -> tuple[Tensor, Tensor]:

@@ -1,15 +1,12 @@
-"""Training: settings and recipes, the data-parallel image loop, augmentation, optimisers, schedules, checkpoints,
-and the language-model loop."""
-from .augment import Augmenter, shift_augment
-from .checkpoint import find_latest, load_checkpoint, save_checkpoint
-from .config import Recipe, TrainConfig, config_from, list_recipes, load_recipe
-from .distributed import GlobalBatchSampler, pick_device
+"""Training: one engine for every objective (:func:`train`), its settings and recipes, checkpoints, optimisers,
+schedules, data parallelism, and the run plans of ``srr train``."""
+from .checkpoint import find_latest, list_checkpoints, load_checkpoint, save_checkpoint
+from .config import Recipe, TrainConfig, list_recipes, load_recipe
+from .engine import Engine, RunInterrupted, train
 from .optim import Lion, build_optimizer
+from .plan import TrainPlan, plan_resume, plan_training, run_plan
 from .schedule import parameter_groups, warmup_cosine
-from .trainer import evaluate, train
-from .lm import LMConfig, evaluate_lm, train_lm  # noqa: E402  (after trainer: it uses pick_device)
 
-__all__ = ["TrainConfig", "Recipe", "load_recipe", "list_recipes", "config_from", "train", "evaluate", "pick_device",
-           "shift_augment", "Augmenter", "warmup_cosine", "parameter_groups", "Lion", "build_optimizer",
-           "GlobalBatchSampler", "save_checkpoint", "load_checkpoint", "find_latest", "LMConfig", "train_lm",
-           "evaluate_lm"]
+__all__ = ["train", "Engine", "RunInterrupted", "TrainConfig", "Recipe", "load_recipe", "list_recipes",
+           "TrainPlan", "plan_training", "plan_resume", "run_plan", "save_checkpoint", "load_checkpoint",
+           "find_latest", "list_checkpoints", "Lion", "build_optimizer", "parameter_groups", "warmup_cosine"]

@@ -76,7 +76,11 @@ def save_checkpoint(run_dir: str | Path, step: int, model_state: dict, train_sta
     final = root / _name(step)
     for stale in root.glob(".tmp-*"):
         shutil.rmtree(stale, ignore_errors=True)
-    tensors = {k: v.detach().to("cpu").contiguous() for k, v in model_state.items()}
+    tensors, seen = {}, set()
+    for k, v in model_state.items():  # tied weights share storage: safetensors stores each name's own copy
+        cpu = v.detach().to("cpu").contiguous()
+        tensors[k] = cpu.clone() if cpu.data_ptr() in seen else cpu
+        seen.add(cpu.data_ptr())
     buffer = io.BytesIO()
     torch.save(train_state, buffer)
     payloads = {"model.safetensors": save_tensors(tensors), "state.pt": buffer.getvalue()}
@@ -84,10 +88,14 @@ def save_checkpoint(run_dir: str | Path, step: int, model_state: dict, train_sta
     payloads["meta.json"] = (json.dumps(meta, indent=2) + "\n").encode()
     tmp = Path(tempfile.mkdtemp(dir=root, prefix=f".tmp-{_name(step)}-"))
     _point("tmpdir")
-    for fname, data in payloads.items():
-        _write_synced(tmp / fname, data)
-        _point(fname)
-    _fsync_dir(tmp)
+    try:
+        for fname, data in payloads.items():
+            _write_synced(tmp / fname, data)
+            _point(fname)
+        _fsync_dir(tmp)
+    except OSError:  # a full disk: nothing half-written stays behind to confuse a resume
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     _point("synced")
     if final.exists():
         if _check(final) is not None:  # the same step again: the complete one stays, never a gap without it

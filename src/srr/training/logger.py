@@ -1,4 +1,4 @@
-"""Run logs: ``metrics.jsonl`` (one object per epoch), ``steps.jsonl`` (every ``log_every`` steps) and, when the
+"""Run logs: ``metrics.jsonl`` (one object per round: an epoch, or ``eval_every`` steps), ``steps.jsonl`` (every ``log_every`` steps) and, when the
 ``tensorboard`` package is installed (``pip install srr[tensorboard]``), TensorBoard event files in ``tensorboard/``.
 
 Only rank 0 logs. On resume, records after the checkpoint's position are dropped first (a run killed after
@@ -29,9 +29,10 @@ def _truncate(path: Path, keep) -> None:
 
 
 class RunLogger:
-    def __init__(self, out: Path | None, enabled: bool, tensorboard: bool, resume_epoch: int | None = None,
-                 resume_step: int | None = None):
+    def __init__(self, out: Path | None, enabled: bool, tensorboard: bool, resume_round: int | None = None,
+                 resume_step: int | None = None, round_key: str | None = "epoch"):
         self.out = out if enabled else None
+        self.round_key = round_key
         self.writer = None
         self.tensorboard_missing = False
         if self.out is None:
@@ -41,7 +42,10 @@ class RunLogger:
             for f in (metrics, steps):
                 f.unlink(missing_ok=True)
         else:
-            _truncate(metrics, lambda r: r.get("epoch", 0) <= resume_epoch)
+            if round_key:
+                _truncate(metrics, lambda r: r.get(round_key, 0) <= resume_round)
+            else:
+                _truncate(metrics, lambda r: r.get("step", 0) <= resume_step)
             _truncate(steps, lambda r: r.get("step", 0) <= resume_step)
         if tensorboard:
             try:
@@ -56,18 +60,18 @@ class RunLogger:
             return
         append_jsonl(self.out / "steps.jsonl", record)
         if self.writer is not None:
-            for key in ("loss", "lr", "images_per_s"):
-                if key in record:
+            for key in record:
+                if key not in ("step", self.round_key) and isinstance(record[key], (int, float)):
                     self.writer.add_scalar(f"train/{key}", record[key], record["step"])
 
-    def epoch(self, record: dict, step: int) -> None:
+    def round(self, record: dict, step: int) -> None:
         if self.out is None:
             return
         append_jsonl(self.out / "metrics.jsonl", record)
         if self.writer is not None:
             for key, value in record.items():
-                if key not in ("epoch", "seconds") and isinstance(value, (int, float)):
-                    self.writer.add_scalar(f"epoch/{key}", value, step)
+                if key not in (self.round_key, "step", "seconds") and isinstance(value, (int, float)):
+                    self.writer.add_scalar(f"eval/{key}", value, step)
             self.writer.flush()
 
     def close(self) -> None:

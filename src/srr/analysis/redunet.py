@@ -15,14 +15,14 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from ..analysis.classifiers import accuracy, knn, nearest_subspace
-from ..analysis.similarity import class_cosines, plot_cosine_matrices
-from ..data import LabelledData
+from ..redunet.layer import DEFAULT_EPS, DEFAULT_ETA, DEFAULT_LAM
+from ..redunet.network import ReduNet
+from ..redunet.rates import redunet_rates
+from .classifiers import accuracy, knn, nearest_subspace
+from .similarity import class_cosines, plot_cosine_matrices
 from ..errors import ConfigError
-from ..io import atomic_path, atomic_write_json, ensure_writable_dir
-from .layer import DEFAULT_EPS, DEFAULT_ETA, DEFAULT_LAM
-from .network import ReduNet
-from .rates import redunet_rates
+from ..io import atomic_path, atomic_write_json
+from ..runfolder import claim_run_folder
 
 __all__ = ["per_class_subset", "build_for_data", "run_experiment", "plot_rates"]
 
@@ -41,7 +41,7 @@ def per_class_subset(labels: Tensor, n: int | None, seed: int = 0) -> Tensor:
     return torch.sort(torch.cat(picks)).values
 
 
-def build_for_data(data: LabelledData, layers: int, arch: str = "vector", channels: int = 8, kernel: int = 3,
+def build_for_data(data, layers: int, arch: str = "vector", channels: int = 8, kernel: int = 3,
                    eta: float = DEFAULT_ETA, eps: float = DEFAULT_EPS, lam: float = DEFAULT_LAM,
                    seed: int = 0) -> ReduNet:
     """An unbuilt ReduNet that fits ``data``: ``vector`` (flattened images) or ``conv`` (a random 2-D circular
@@ -61,16 +61,31 @@ def _evaluate(train_z, train_y, test_z, test_y, k, n_components, num_classes) ->
             "knn": accuracy(knn(train_z, train_y, test_z, k, num_classes), test_y)}
 
 
-def run_experiment(data: LabelledData, layers: int, out_dir: str | Path, arch: str = "vector", *, eta: float = DEFAULT_ETA,
+def run_experiment(data, layers: int, out_dir: str | Path, arch: str = "vector", *, eta: float = DEFAULT_ETA,
                    eps: float = DEFAULT_EPS, lam: float = DEFAULT_LAM, channels: int = 8, kernel: int = 3,
                    samples_per_class: int | None = None, k: int = 5, n_components: int = 10, seed: int = 0,
-                   progress: bool = True) -> dict:
-    """Build, measure, evaluate and write everything to ``out_dir``; returns the summary."""
-    out = ensure_writable_dir(out_dir)
+                   progress: bool = True, overwrite: bool = False) -> dict:
+    """Build, measure, evaluate and write everything to the run folder ``out_dir`` (owned by this run: a folder
+    holding another run is refused unless ``overwrite``); returns the summary."""
+    from ..checks import check_int
+
+    check_int(layers, "--layers", low=1, high=4096)
+    net = build_for_data(data, layers, arch, channels, kernel, eta, eps, lam, seed)  # refused before any file
+    lock = claim_run_folder(out_dir, overwrite=overwrite)
+    try:
+        return _experiment(data, net, layers, Path(out_dir), arch, eta, lam, kernel, samples_per_class, k,
+                           n_components, seed, progress)
+    finally:
+        lock.release()
+
+
+def _experiment(data, net, layers, out, arch, eta, lam, kernel, samples_per_class, k, n_components, seed,
+                progress) -> dict:
+    atomic_write_json(out / "run.json", {"kind": "redunet", "data": data.spec, "arch": arch, "layers": layers,
+                                         "status": "running"})
     pick = per_class_subset(data.y_train, samples_per_class, seed)
     x_train, y_train = data.unnormalize(data.x_train[pick]), data.y_train[pick]
     x_test, y_test = data.unnormalize(data.x_test), data.y_test
-    net = build_for_data(data, layers, arch, channels, kernel, eta, eps, lam, seed)
     chunk = max(16, 2 ** 25 // (data.num_classes * net.channels * max(1, math.prod(net.spatial))))
     rows: list[dict] = []
 
@@ -108,7 +123,10 @@ def run_experiment(data: LabelledData, layers: int, out_dir: str | Path, arch: s
     plot_cosine_matrices({"train, input": (z0_train, y_train), "train, output": (z_train, y_train),
                           "test, input": (z0_test, y_test), "test, output": (z_test, y_test)},
                          out / "similarity.png")
-    net.save(out)
+    net.save(out, extra={"data": data.spec, "preprocessing": data.preprocessing() if hasattr(data, "preprocessing")
+                         else {"mean": list(data.mean), "std": list(data.std)}, "objective": "redunet"})
+    atomic_write_json(out / "run.json", {"kind": "redunet", "data": data.spec, "arch": arch, "layers": layers,
+                                         "status": "finished"})
     return summary
 
 

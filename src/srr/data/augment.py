@@ -162,7 +162,7 @@ def resize_batch(x: Tensor, size: int) -> Tensor:
 
 
 class Augmenter:
-    """The augmentations a :class:`~srr.training.TrainConfig` switches on, in a fixed order: resize, crop, flip,
+    """The augmentations an image objective's settings switch on, in a fixed order: resize, crop, flip,
     shift, RandAugment, mixup/cutmix. ``__call__(x, y, g)`` returns the images and the target (int labels, or
     probabilities (B, K) when mixing)."""
 
@@ -173,7 +173,7 @@ class Augmenter:
 
     @property
     def mixing(self) -> bool:
-        return self.c.mixup > 0 or self.c.cutmix > 0
+        return getattr(self.c, "mixup", 0.0) > 0 or getattr(self.c, "cutmix", 0.0) > 0
 
     def __call__(self, x: Tensor, y: Tensor, g: torch.Generator) -> tuple[Tensor, Tensor]:
         c = self.c
@@ -187,7 +187,7 @@ class Augmenter:
             x = rand_augment(x, g, c.randaugment, c.randaugment_magnitude, self.mean, self.std)
         if not self.mixing:
             return x, y
-        smooth = c.label_smoothing
+        smooth = getattr(c, "label_smoothing", 0.0)
         target = F.one_hot(y, self.k).to(x.dtype) * (1 - smooth) + smooth / self.k
         return mix_batch(x, target, g, c.mixup, c.cutmix)
 

@@ -1,0 +1,156 @@
+"""Opening what the instruments measure: a saved model or run folder, or a registry name, with the data it saw.
+
+A folder written by ``srr train`` (or ``save_pretrained``, or ``srr redunet``) describes itself: ``config.json``
+records the model, its task, the data spec and the preprocessing (or tokenizer), ``run.json`` the training seed. So
+``open_source("runs/demo")`` gives the trained model and ``source_data`` its data without being told: the embedded
+digits always, a data folder while its path still exists (otherwise a one-line error asks for ``--data``). A
+registry name gives a freshly initialised model (seeded) for the data it is given (default digits).
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+
+from ..errors import ConfigError, DataFileNotFoundError, SrrError
+
+__all__ = ["Source", "open_source", "source_data", "sample_inputs", "initial_copy", "training_seed"]
+
+
+@dataclass
+class Source:
+    """A model to measure: ``label`` is "trained" for a saved folder, "model" for a registry name."""
+
+    model: nn.Module
+    name: str
+    args: dict
+    label: str
+    task: str
+    path: Path | None = None
+    record: dict = field(default_factory=dict)
+
+
+def parse_overrides(items: list[str] | None) -> dict:
+    """``["dim=64", "patch_size=[1,4]", "pool=mean"]`` → ``{"dim": 64, "patch_size": [1, 4], "pool": "mean"}``."""
+    import ast
+
+    out = {}
+    for item in items or []:
+        key, eq, value = str(item).partition("=")
+        if not eq or not key.isidentifier():
+            raise ConfigError(f"--set expects KEY=VALUE, got {item!r}")
+        if len(value) > 10_000:
+            raise ConfigError(f"--set {key}: a value of {len(value):,} characters is not a model setting")
+        try:
+            out[key] = ast.literal_eval(value)
+        except (ValueError, SyntaxError, TypeError):
+            out[key] = value
+        except (RecursionError, MemoryError):
+            raise ConfigError(f"--set {key}: the value is nested too deeply") from None
+    return out
+
+
+def open_source(source: str, overrides: list[str] | dict | None = None, seed: int = 0,
+                data_spec: str | None = None) -> Source:
+    """A saved model folder (its trained weights) or a registered model name (initialised with ``seed + 1``,
+    ``overrides`` applied after the data's own settings)."""
+    from ..models import create_model, from_pretrained, get_entry, read_config
+
+    path = Path(source)
+    if path.is_dir():
+        if overrides:
+            raise ConfigError(f"--set changes a registered model's settings; the saved model {path} keeps its own")
+        record = read_config(path)
+        model = from_pretrained(path)
+        return Source(model, record["model"], model.config.to_dict(), "trained", type(model.config).task, path,
+                      record)
+    entry = get_entry(source)
+    task = entry.task
+    if isinstance(overrides, dict):
+        given = dict(overrides)
+    else:
+        given = parse_overrides(overrides)
+    own = {}
+    if task in ("image", "lm"):
+        own = _data_for(task, data_spec).model_overrides()
+    torch.manual_seed(seed + 1)
+    model = create_model(source, **{**own, **given})
+    return Source(model, source, model.config.to_dict(), "model", task, None, {})
+
+
+def _data_for(task: str, spec: str | None):
+    from ..data import load_data
+
+    if task == "lm" and spec is None:
+        raise ConfigError("a language model needs --data text:PATH")
+    return load_data(spec or "digits", task=task)
+
+
+def source_data(src: Source, data_spec: str | None = None):
+    """The data to measure ``src`` on: ``data_spec``, else what its folder records, else digits (image models)."""
+    from ..data import load_data
+
+    if src.task == "features":
+        spec = data_spec or src.record.get("data") or "digits"
+        return load_data(spec, task="image")
+    spec = data_spec or src.record.get("data")
+    if spec is None:
+        if src.task == "lm":
+            raise ConfigError(f"{src.path or src.name} records no data: pass --data text:PATH")
+        spec = "digits"
+    try:
+        return load_data(spec, task=src.task)
+    except DataFileNotFoundError as exc:
+        if data_spec is None and src.path is not None:
+            raise DataFileNotFoundError(f"{exc} (the data {src.path} was trained on; pass --data)") from None
+        raise
+
+
+def sample_inputs(src: Source, data, n: int, split: str = "test") -> Tensor:
+    """The first ``n`` inputs of a split: images (n, C, H, W), or validation windows of token ids (n, context)."""
+    if n < 1:
+        raise ConfigError(f"the number of samples must be positive, got {n}")
+    if src.task == "lm":
+        from ..data.windows import validation_windows
+
+        tokens = data.val if split == "test" else data.train
+        c, starts = validation_windows(len(tokens), getattr(src.model, "context", 128))
+        starts = starts[:n]
+        return tokens[starts.unsqueeze(1) + torch.arange(c)]
+    dataset = data.test_set if split == "test" else data.train_set
+    take = list(range(min(n, len(dataset))))
+    return dataset.__getitems__(take)[0]
+
+
+def training_seed(path: Path | None) -> int | None:
+    """The seed the run in ``path`` was trained with (``run.json``, else ``summary.json``), or None."""
+    if path is None:
+        return None
+    for name, keys in (("run.json", ("train", "seed")), ("summary.json", ("config", "seed"))):
+        try:
+            value = json.loads((path / name).read_text(encoding="utf-8"))
+            for k in keys:
+                value = value[k]
+            return int(value)
+        except (OSError, ValueError, KeyError, TypeError, RecursionError):
+            continue
+    return None
+
+
+def initial_copy(src: Source, seed: int = 0) -> tuple[nn.Module, str]:
+    """The model at initialisation: for a training run rebuilt from its seed (``srr train`` seeds right before it
+    builds the model), otherwise built with ``seed``. Returns ``(model, how)``."""
+    from ..models import create_model
+
+    found = training_seed(src.path)
+    how = f"random initialisation, seed {seed}"
+    if found is not None:
+        seed, how = found, f"initialisation rebuilt from the training seed {found}"
+    torch.manual_seed(seed)
+    try:
+        return create_model(src.name, **src.args), how
+    except SrrError as exc:  # pragma: no cover - the saved configuration was checked when the model was loaded
+        raise ConfigError(f"cannot rebuild {src.name}'s initialisation: {exc}") from None

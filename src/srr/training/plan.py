@@ -1,0 +1,262 @@
+"""A training run resolved before it starts: the model, the data, the objective and every setting with its source.
+
+:func:`plan_training` applies, lowest first, the engine's defaults, the objective's defaults, the recipe and the
+given settings (the command line's flags), and checks every value; a setting that belongs neither to the engine nor
+to the chosen objective is refused, naming the objectives it belongs to. :func:`plan_resume` rebuilds the plan of a
+run from its ``run.json``: settings marked ``resume="free"`` may change, any other given with a different value is
+refused (it would be ignored by the restored optimiser, schedule or data order). :func:`run_plan` loads the data,
+builds the model (seeded) and trains. The command line (``srr train``) is these three calls.
+"""
+from __future__ import annotations
+
+import difflib
+import json
+import re
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+from ..errors import CheckpointError, ConfigError, DataFileNotFoundError, RunFolderError
+from ..objectives import get_objective, list_objectives
+from ..settings import field_info, from_mapping, names
+from .config import TrainConfig, load_recipe
+
+__all__ = ["TrainPlan", "plan_training", "plan_resume", "run_plan", "DEFAULT_RECIPE", "DEFAULT_MODELS",
+           "setting_owners", "default_out"]
+
+DEFAULT_RECIPE = {"classification": "digits_demo"}  # the implicit recipe of an objective (the CPU demo)
+DEFAULT_MODELS = {"classification": "crate_nano", "mcr2": "crate_nano", "lm": "crate_gpt_nano"}
+
+
+@dataclass
+class TrainPlan:
+    objective: str
+    model: str
+    data: str
+    train: TrainConfig
+    objective_config: object
+    model_args: dict = field(default_factory=dict)  # model settings given (--set); they win over every other
+    recipe_args: dict = field(default_factory=dict)  # the recipe's [model_args]
+    recipe_first: bool = False  # the data's own model settings win over the recipe's (the implicit demo recipe)
+    out: str | None = None
+    resume: bool = False
+    overwrite: bool = False
+    recipe: str | None = None
+    sources: dict = field(default_factory=dict)
+
+    def describe(self) -> dict:
+        return {"objective": self.objective, "model": self.model, "data": self.data, "recipe": self.recipe,
+                "model_args": dict(self.model_args), "recipe_args": dict(self.recipe_args), "train": self.train.to_dict(),
+                "objective_config": self.objective_config.to_dict(), "out": self.out, "resume": self.resume,
+                "overwrite": self.overwrite, "sources": dict(self.sources)}
+
+
+def setting_owners(name: str) -> list[str]:
+    """The objectives whose settings include ``name`` ("engine" for the engine's)."""
+    owners = ["engine"] if name in {f.name for f in fields(TrainConfig)} else []
+    return owners + [o for o in list_objectives() if name in {f.name for f in fields(get_objective(o).Config)}]
+
+
+def _split(objective_cls, settings: dict, source: str) -> tuple[dict, dict]:
+    engine_names = {f.name for f in fields(TrainConfig)}
+    own = {f.name for f in fields(objective_cls.Config)}
+    engine, mine = {}, {}
+    for key, value in settings.items():
+        if key in engine_names:
+            engine[key] = value
+        elif key in own:
+            mine[key] = value
+        else:
+            owners = setting_owners(key)
+            flag = "--" + key.replace("_", "-")
+            prefix = f"{source}: " if source else ""
+            if owners:
+                raise ConfigError(f"{prefix}{flag} does not apply to --objective {objective_cls.name} "
+                                  f"(it belongs to {', '.join(owners)})")
+            known = engine_names | {f.name for o in list_objectives() for f in fields(get_objective(o).Config)}
+            close = difflib.get_close_matches(str(key), sorted(known), n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise ConfigError(f"{prefix}unknown training setting {key!r}{hint}")
+    return engine, mine
+
+
+def _resolve(objective_cls, layers: list[tuple[str, dict]]):
+    """Engine and objective settings from ``layers`` of (source, settings), lowest precedence first."""
+    engine_values, objective_values, sources = {}, {}, {}
+    layers = [("objective default", dict(objective_cls.defaults))] + layers
+    for source, settings in layers:
+        engine, mine = _split(objective_cls, settings, "" if source == "flag" else source)
+        for key in engine:
+            sources[key] = source
+        for key in mine:
+            sources[key] = source
+        engine_values.update(engine)
+        objective_values.update(mine)
+    train = _from_layers(TrainConfig, engine_values, sources)
+    config = _from_layers(objective_cls.Config, objective_values, sources)
+    for f in fields(TrainConfig):
+        sources.setdefault(f.name, "default")
+    for f in fields(objective_cls.Config):
+        sources.setdefault(f.name, "default")
+    return train, config, sources
+
+
+def _from_layers(cls, values: dict, sources: dict):
+    """``cls`` from ``values``; an invalid value is named with where it came from (a flag, a recipe file)."""
+    from ..settings import check_value
+
+    checked = {}
+    for key, value in values.items():
+        origin = sources.get(key, "")
+        label = "--" + key.replace("_", "-") if origin in ("flag", "") else f"{origin}: {key}"
+        checked[key] = check_value(cls, key, value, label=label)
+    try:
+        return cls(**checked)
+    except ConfigError as exc:
+        raise ConfigError(f"settings: {exc}") from None
+
+
+def default_out(model: str, data: str) -> str:
+    return f"runs/{model}-{re.sub(r'[^A-Za-z0-9_.-]+', '_', data)}"
+
+
+def _objective_for(objective: str | None, recipe, model: str | None, data: str | None) -> str:
+    from ..data import list_sources
+    from ..models import get_entry
+
+    if objective:
+        get_objective(objective)
+        return objective
+    if recipe is not None and recipe.objective:
+        return recipe.objective
+    name = model or (recipe.model if recipe is not None else None)
+    if name:
+        return "lm" if get_entry(name).task == "lm" else "classification"
+    spec = data or (recipe.data if recipe is not None else None) or ""
+    return "lm" if spec.partition(":")[0] in list_sources("lm") else "classification"
+
+
+def plan_training(*, recipe: str | None = None, model: str | None = None, data: str | None = None,
+                  objective: str | None = None, settings: dict | None = None, model_args: dict | None = None,
+                  out: str | None = None, overwrite: bool = False) -> TrainPlan:
+    """Resolve a new run (see the module docstring). ``settings`` are engine and objective fields by name."""
+    from ..models import get_entry
+
+    settings, model_args = dict(settings or {}), dict(model_args or {})
+    explicit = load_recipe(recipe) if recipe is not None else None
+    name = _objective_for(objective, explicit, model, data)
+    objective_cls = get_objective(name)
+    implicit = load_recipe(DEFAULT_RECIPE[name]) if explicit is None and name in DEFAULT_RECIPE else None
+    used = explicit or implicit
+    if explicit is not None and explicit.objective and explicit.objective != name:
+        raise ConfigError(f"recipe {explicit.name} is for --objective {explicit.objective}, not {name}")
+    # a recipe's [model_args] apply unless --model is given; the implicit demo recipe's also unless --data is given
+    # (they are tuned for the demo's model on the demo's data); an explicit recipe's win over the data's own
+    recipe_args = dict(used.model_args) if used is not None and model is None and (
+        data is None or explicit is not None) else {}
+    model = model or (used.model if used else None) or DEFAULT_MODELS.get(name)
+    if model is None:
+        raise ConfigError(f"--objective {name} needs --model")
+    entry = get_entry(model)
+    if entry.task != objective_cls.task:
+        kind = {"lm": "a language model", "image": "an image model"}.get(entry.task, f"a {entry.task} model")
+        raise ConfigError(f"{model} is {kind}, not one for --objective {name}; `srr models` lists them")
+    options = names(entry.config_class)
+    for key, source in [(k, f"recipe {used.name}") for k in recipe_args] + [(k, "--set") for k in model_args]:
+        if key not in options:
+            raise ConfigError(f"{source}: {model} has no option {key!r}; options are: {', '.join(options)}")
+    data = data or (used.data if used else None)
+    if data is None:
+        if objective_cls.task == "lm":
+            raise ConfigError(f"--objective {name} needs --data text:PATH (a plain text file)")
+        if explicit is not None:
+            raise ConfigError(f"recipe {explicit.name} names no data: pass --data")
+        data = "digits"
+    layers = [(f"recipe {used.name}", dict(used.train))] if used is not None else []
+    layers.append(("flag", settings))
+    train, config, sources = _resolve(objective_cls, layers)
+    for key in recipe_args:
+        sources[f"model.{key}"] = f"recipe {used.name}"
+    for key in model_args:
+        sources[f"model.{key}"] = "flag"
+    return TrainPlan(name, model, data, train, config, model_args, recipe_args=recipe_args,
+                     recipe_first=explicit is None, out=out or default_out(model, data), overwrite=overwrite,
+                     recipe=used.name if used else None, sources=sources)
+
+
+def _read_run(run_dir: Path) -> dict:
+    run_json = run_dir / "run.json"
+    if not run_json.is_file():
+        raise DataFileNotFoundError(f"{run_dir} holds no run.json: not an srr training run")
+    try:
+        saved = json.loads(run_json.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise CheckpointError(f"{run_json} is not a readable run description ({exc})") from None
+    except RecursionError:
+        raise CheckpointError(f"{run_json} is nested too deeply to be a run description") from None
+    if not isinstance(saved, dict):
+        raise CheckpointError(f"{run_json} is not a run description")
+    return saved
+
+
+def plan_resume(run_dir: str | Path, settings: dict | None = None) -> TrainPlan:
+    """The plan of the run in ``run_dir`` with the changes ``settings`` (only ``resume="free"`` fields may change)."""
+    run_dir = Path(run_dir)
+    if not str(run_dir).strip():
+        raise RunFolderError("--resume must name a run folder, got an empty string")
+    saved = _read_run(run_dir)
+    try:
+        objective_cls = get_objective(saved.get("objective", "classification"))
+        model_config = saved["model_config"]
+        train_saved, objective_saved = saved["train"], saved.get("objective_config", {})
+        model, model_args, data = model_config["model"], dict(model_config.get("args", {})), saved["data"]
+        if not (isinstance(model, str) and isinstance(data, str) and isinstance(train_saved, dict)
+                and isinstance(objective_saved, dict)):
+            raise TypeError("bad types")
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise CheckpointError(f"{run_dir / 'run.json'} is not a readable run description ({exc})") from None
+    settings = dict(settings or {})
+    engine_given, mine_given = _split(objective_cls, settings, "--resume")
+    train = from_mapping(TrainConfig, train_saved, f"{run_dir / 'run.json'}")
+    config = from_mapping(objective_cls.Config, objective_saved, f"{run_dir / 'run.json'}")
+    for cls, base, given in ((TrainConfig, train, engine_given), (objective_cls.Config, config, mine_given)):
+        for key, value in given.items():
+            info = field_info(cls, key)
+            if info["resume"] != "free" and getattr(base, key) != value:
+                flag = "--" + key.replace("_", "-")
+                raise ConfigError(f"{flag} cannot change a resumed run ({getattr(base, key)!r} in {run_dir}); "
+                                  "--resume continues the run as it was set up")
+    train = from_mapping(TrainConfig, engine_given, "--resume", base=train)
+    config = from_mapping(objective_cls.Config, mine_given, "--resume", base=config)
+    sources = {**dict(saved.get("sources", {})), **{k: "flag" for k in settings}}
+    return TrainPlan(objective_cls.name, model, data, train, config, model_args, out=str(run_dir),
+                     resume=True, recipe=saved.get("recipe"), sources=sources)
+
+
+def run_plan(plan: TrainPlan, progress: bool = True) -> dict:
+    """Load the data, build the model (seeded with the run's seed) and train it; returns the summary."""
+    import torch
+
+    from ..data import load_data
+    from ..models import create_model
+    from .engine import train
+
+    objective_cls = get_objective(plan.objective)
+    data = load_data(plan.data, task=objective_cls.task)
+    if plan.resume:
+        args = dict(plan.model_args)
+    else:
+        own = dict(data.model_overrides())
+        resize = getattr(plan.objective_config, "resize", 0)
+        if resize:
+            own["image_size"] = resize
+        first, second = (plan.recipe_args, own) if plan.recipe_first else (own, plan.recipe_args)
+        args = {**first, **second, **plan.model_args}
+    torch.manual_seed(plan.train.seed)
+    model = create_model(plan.model, **args)
+    objective = objective_cls(plan.objective_config, data)
+    run_info = {"recipe": plan.recipe, "objective": plan.objective, "data": plan.data,
+                "model_config": {"model": plan.model, "args": model.config.to_dict()},
+                "train": plan.train.to_dict(), "objective_config": plan.objective_config.to_dict(),
+                "sources": plan.sources}
+    return train(model, objective, plan.train, plan.out, progress=progress, resume=plan.resume,
+                 overwrite=plan.overwrite, run_info=run_info)
