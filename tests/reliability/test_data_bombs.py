@@ -20,7 +20,7 @@ import pytest
 from bomb_files import (MiB, cifar_folder, gif_bytes, gzip_of, gzip_zeros, idx_bytes, idx_folder, idx_header,
                         image_folder, npy_header, npz_with, patch_declared_size, png_bytes, png_chunk, sparse_file,
                         tiff_bytes, zeros_member)
-from bounded_runs import GiB, ForkServer, assert_refused
+from bounded_runs import GiB, ForkServer, assert_refused, run_limited
 from reliability_counts import tried
 
 HEADROOM = 2 * GiB  # each child may map this much beyond what it had at the fork; every bomb below is larger
@@ -305,3 +305,20 @@ def test_bomb_is_refused_in_bounded_memory(case, maker, spec, pattern, server, t
         line = assert_refused(outcome, pattern)
     _PEAKS.append((case, outcome.peak / MiB, line.replace(str(tmp_path / "case"), "…")[:160]))
     assert outcome.peak - server.idle_peak < MAX_EXTRA, f"peak {outcome.peak / MiB:.0f} MiB"
+
+
+def test_the_limit_holds_and_the_peak_is_the_childs_own(server):
+    grown = server.run("x = b'\\x01' * (300 << 20)", HEADROOM)  # 300 MiB touched
+    assert grown.returncode == 0 and grown.peak - server.idle_peak > 290 * MiB
+    assert server.run("pass", HEADROOM).peak - server.idle_peak < 16 * MiB  # per child, not the maximum so far
+    over = server.run(f"x = b'\\x01' * {HEADROOM + (64 << 20)}", HEADROOM)
+    assert over.returncode == 1 and "MemoryError" in over.stderr and over.peak - server.idle_peak < 64 * MiB
+
+
+def test_a_fresh_interpreter_under_the_same_limit(tmp_path):
+    """run_limited: a new process per case (as CLI tables use), RLIMIT_AS set in preexec_fn."""
+    spec = f"idx:{idx_gzip_bomb(tmp_path / 'case')}"
+    outcome = run_limited(["-c", LOAD.format(spec=spec)], HEADROOM, timeout=120)
+    tried("data_bomb_cases")
+    assert_refused(outcome, r"IDX data of shape \(6500, 1024, 1024\) needs about 6\.3 GiB")
+    assert outcome.peak < 1 * GiB and outcome.limit > HEADROOM

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..checks import check_labels
+from ..checks import check_labels, check_memory
 from ..errors import DataError, DataFileNotFoundError
 from .image_data import ImageData
 from .images import ArrayImages
@@ -85,6 +85,7 @@ def load_cifar(kind: str, folder: str | Path, spec: str | None = None, coarse: b
     sets = []
     for names in (train_names, test_names):
         batches = [_read_batch(folder / n, label_key, k) for n in names]
+        check_memory(sum(b[0].nbytes + b[1].nbytes for b in batches), f"{spec}: {len(batches)} batch(es) joined")
         x = np.concatenate([b[0] for b in batches]) if len(batches) > 1 else batches[0][0]
         y = np.concatenate([b[1] for b in batches]) if len(batches) > 1 else batches[0][1]
         sets.append(ArrayImages(x, y, mean, std, num_classes=k))

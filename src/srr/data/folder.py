@@ -48,30 +48,32 @@ _BYTES_PER_PIXEL = 4 + 4 + 1  # decoded (up to 4 bands), float32 batch, uint8 st
 @contextmanager
 def open_image(path: Path):
     """Open an image file (header only) with the decompression-bomb policy: its declared size must be at most
-    :data:`MAX_IMAGE_PIXELS`, refused as one :class:`DataError` line, with no warning printed."""
+    :data:`MAX_IMAGE_PIXELS`, refused as one :class:`DataError` line, with no warning printed (Pillow's own
+    warnings about a file's metadata are silenced while it is read)."""
     from PIL import Image, UnidentifiedImageError
 
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL\.")
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        try:
             img = Image.open(path)
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        pixels = re.search(r"\((\d+) pixels\)", str(exc))
-        declared = f"{int(pixels.group(1)):,} pixels" if pixels else one_line(exc)
-        raise DataError(f"{path}: refusing to decode an image of {declared}, more than {MAX_IMAGE_PIXELS:,} "
-                        "(a decompression bomb?)") from None
-    except FileNotFoundError:
-        raise DataFileNotFoundError(f"image not found: {path}") from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise DataError(f"{path}: cannot decode the image ({one_line(exc)})") from None
-    with img:
-        w, h = img.size
-        if w * h > MAX_IMAGE_PIXELS:
-            raise DataError(f"{path}: refusing to decode an image of {w} x {h} = {w * h:,} pixels, more than "
-                            f"{MAX_IMAGE_PIXELS:,} (a decompression bomb?)")
-        if w == 0 or h == 0:
-            raise DataError(f"{path}: zero-sized image ({w} x {h})")
-        yield img
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+            pixels = re.search(r"\((\d+) pixels\)", str(exc))
+            declared = f"{int(pixels.group(1)):,} pixels" if pixels else one_line(exc)
+            raise DataError(f"{path}: refusing to decode an image of {declared}, more than {MAX_IMAGE_PIXELS:,} "
+                            "(a decompression bomb?)") from None
+        except FileNotFoundError:
+            raise DataFileNotFoundError(f"image not found: {path}") from None
+        except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+            raise DataError(f"{path}: cannot decode the image ({one_line(exc)})") from None
+        with img:
+            w, h = img.size
+            if w * h > MAX_IMAGE_PIXELS:
+                raise DataError(f"{path}: refusing to decode an image of {w} x {h} = {w * h:,} pixels, more than "
+                                f"{MAX_IMAGE_PIXELS:,} (a decompression bomb?)")
+            if w == 0 or h == 0:
+                raise DataError(f"{path}: zero-sized image ({w} x {h})")
+            yield img
 
 
 def _decode(path: Path, size: int, mode: str) -> np.ndarray:

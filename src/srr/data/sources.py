@@ -55,7 +55,9 @@ def list_sources(task: str | None = None) -> dict[str, str]:
 
 
 def _source(text: Any) -> tuple[Source, str]:
-    if not isinstance(text, str) or not text.strip():
+    if not isinstance(text, str):
+        raise DataError(f"a data specification is a string such as 'digits', got {type(text).__name__}")
+    if not text.strip():
         raise DataError("empty data specification; try 'digits'")
     name, _, rest = text.partition(":")
     source = _SOURCES.get(name)
