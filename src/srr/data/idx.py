@@ -83,7 +83,7 @@ def _read_stream(stream, path: Path, size: int, gz: bool) -> np.ndarray:
     if got < promised:
         raise DataError(f"{what}, found {got:,}")
     if stream.read(1):  # reading on to the end also checks the gzip CRC
-        raise DataError(f"{what}, found more (trailing data)")
+        raise DataError(f"{what}, found at least {promised + 1:,} (trailing data)")
     if dtype.byteorder == ">":
         array = array.byteswap(inplace=True).view(dtype.newbyteorder("="))
     return array
@@ -124,7 +124,7 @@ def _find(folder: Path, prefix: str, what: str, idx: str) -> Path | None:
     return None
 
 
-def _pair(folder: Path, prefix: str, spec: str):
+def _pair(folder: Path, prefix: str):
     images, labels = _find(folder, prefix, "images", "idx3"), _find(folder, prefix, "labels", "idx1")
     if images is None and labels is None:
         return None
@@ -144,7 +144,7 @@ def load_idx_dir(folder: str | Path, spec: str | None = None) -> ImageData:
     spec = spec or f"idx:{folder}"
     if not folder.is_dir():
         raise DataFileNotFoundError(f"IDX folder not found: {folder}")
-    train, test = _pair(folder, "train", spec), _pair(folder, "t10k", spec)
+    train, test = _pair(folder, "train"), _pair(folder, "t10k")
     if train is None and test is None:
         raise DataFileNotFoundError(f"{folder} holds no train-/t10k- images-idx3-ubyte and labels-idx1-ubyte files")
     if train is None or test is None:
