@@ -6,14 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from srr.data import load_data, mixture_of_subspaces, read_idx, token_sets
+from srr.data import ImageData, load_data, mixture_of_subspaces, read_idx, token_sets
 from srr.errors import DataError
 
 from idx_files import make_mnist_like, write_idx
-
-
-
-
 
 
 def test_digits_split_is_fixed_and_standardised():
@@ -22,6 +18,8 @@ def test_digits_split_is_fixed_and_standardised():
     assert torch.equal(a.x_test, b.x_test) and torch.equal(a.y_train, b.y_train)
     assert abs(float(a.x_train.mean())) < 1e-5 and float(a.x_train.std()) == pytest.approx(1.0, abs=1e-3)
     assert a.num_classes == 10 and a.model_overrides() == {"image_size": 8, "channels": 1, "num_classes": 10}
+    assert isinstance(a, ImageData) and a.preprocessing() == {"mean": a.mean, "std": a.std, "image_size": [8, 8],
+                                                              "channels": 1}
     raw = a.unnormalize(a.x_train)
     assert float(raw.min()) == pytest.approx(0.0, abs=1e-5) and float(raw.max()) == pytest.approx(1.0, abs=1e-5)
 
@@ -96,4 +94,5 @@ def test_synthetic_mixture_lies_on_orthogonal_subspaces():
     z, labels, bases, signal = token_sets(batch=4, tokens=16, k=3, d=20, rank=4, seed=1)
     assert z.shape == (4, 16, 20) and labels.shape == (4, 16)
     data = load_data("synthetic:k=3,d=20,rank=4,n=50,noise=0.05")
-    assert data.x_train.shape == (120, 1, 1, 20) and data.num_classes == 3
+    assert data.x_train.shape == (120, 1, 1, 20) and data.num_classes == 3 and isinstance(data, ImageData)
+    assert data.preprocessing() == {"mean": [0.0], "std": [1.0], "image_size": [1, 20], "channels": 1}

@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from srr.data import load_data
+from srr.data import ImageData, load_data
 from srr.data.cifar import CIFAR10_STATS
 from srr.data.images import as_batch
 from srr.errors import DataError, DataFileNotFoundError
@@ -39,6 +39,7 @@ def test_cifar10_batches_round_trip(tmp_path):
     assert np.allclose(x.numpy(), (raw - mean) / std, atol=1e-5)
     assert y.tolist() == [batches["test_batch"][1][2], batches["test_batch"][1][4]]
     assert data.train_set.x.dtype == torch.uint8  # held raw, standardised per batch
+    assert isinstance(data, ImageData) and data.preprocessing()["mean"] == list(CIFAR10_STATS[0])
 
 
 def test_cifar100_fine_and_coarse(tmp_path):

@@ -1,12 +1,22 @@
-"""Data: the ``--data`` sources (embedded digits, IDX folders, synthetic subspace mixtures) as in-memory tensors."""
+"""Data: the ``--data`` sources (embedded digits, IDX, CIFAR, image folders, npz, synthetic mixtures, text).
+
+Every image source returns an :class:`ImageData`; text sources return :class:`TextData`. ``LabelledData`` and
+``StreamedData`` are former names of :class:`ImageData`, kept as aliases for now (they will be removed).
+"""
 from . import cifar, digits, folder, idx, npz, synthetic, text  # noqa: F401  (register the sources)
-from .dataset import LabelledData, list_sources, load_data, register_source, seeded_split
 from .idx import read_idx
-from .images import ArrayImages, StreamedData, TensorImages
+from .image_data import ImageData
+from .images import ArrayImages, TensorImages
 from .noise import corrupt_labels
+from .sources import list_sources, load_data, parse_spec, register_source
+from .spec import DataSpec, Option
+from .splits import seeded_split
 from .synthetic import mixture_of_subspaces, token_sets
 from .text import ByteTokenizer, TextData, load_text
 
-__all__ = ["LabelledData", "load_data", "list_sources", "register_source", "seeded_split", "read_idx",
-           "mixture_of_subspaces", "token_sets", "corrupt_labels", "StreamedData", "ArrayImages", "TensorImages",
-           "ByteTokenizer", "TextData", "load_text"]
+LabelledData = ImageData  # former name (in-memory tensors); to be removed
+StreamedData = ImageData  # former name (raw arrays or files read per batch); to be removed
+
+__all__ = ["ImageData", "load_data", "list_sources", "register_source", "parse_spec", "DataSpec", "Option",
+           "seeded_split", "read_idx", "mixture_of_subspaces", "token_sets", "corrupt_labels", "ArrayImages",
+           "TensorImages", "ByteTokenizer", "TextData", "load_text", "LabelledData", "StreamedData"]

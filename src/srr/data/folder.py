@@ -3,47 +3,100 @@
 Layout: ``DIR/train/CLASS/*.png`` with ``DIR/val/CLASS/…`` (or ``DIR/test/…``), the ImageNet layout; or
 ``DIR/CLASS/*`` alone, split 80 / 20 with a fixed seed. Classes are the sorted sub-folder names of the training
 split; their index is the label. Every image is decoded when its batch is fetched (in ``--workers`` processes when
-asked): converted to RGB (or to one channel when the first image is greyscale), its shorter side resized to
-``size`` and centre-cropped to ``size × size`` (``size`` defaults to the shorter side of the first image), then
+asked): converted to RGB (or to one channel when the first image is greyscale), its centred square (side: the
+shorter side) resized to ``size × size`` (``size`` defaults to the shorter side of the first image), then
 standardised with per-channel statistics measured on up to :data:`STATS_SAMPLE` training images (fixed seed).
+
+Bounded decoding: an image's header is read before its pixels, and one whose declared size exceeds
+:data:`MAX_IMAGE_PIXELS` is refused (Pillow's decompression-bomb check, as a one-line :class:`DataError`, its
+warning never printed); the memory one batch decodes to is checked before decoding it. Cropping happens before
+resizing, so a 1 × 60000 strip never becomes a 224 × 13-million-pixel image.
 """
 from __future__ import annotations
 
 import re
+import warnings
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 import torch
-from ..errors import DataError, DataFileNotFoundError
-from .dataset import register_source, seeded_split
-from .images import BatchDataset, StreamedData, channel_stats
 
-__all__ = ["FolderImages", "load_folder", "IMAGE_EXTENSIONS"]
+from ..checks import check_memory
+from ..errors import DataError, DataFileNotFoundError, SrrError, one_line
+from .image_data import ImageData
+from .images import BatchDataset, ChannelStats
+from .sources import register_source
+from .spec import Option
+from .splits import seeded_split
+
+__all__ = ["FolderImages", "load_folder", "IMAGE_EXTENSIONS", "MAX_IMAGE_PIXELS", "MAX_SIZE"]
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 STATS_SAMPLE = 512
+STATS_CHUNK = 32
 SPLIT_SEED = 0
 TEST_FRACTION = 0.2
+#: the most pixels an image file may declare (Pillow's default limit, 1024 × 1024 × 1024 // 4 // 3)
+MAX_IMAGE_PIXELS = 89_478_485
+#: the largest ``size=`` option
+MAX_SIZE = 1 << 16
+_BYTES_PER_PIXEL = 4 + 4 + 1  # decoded (up to 4 bands), float32 batch, uint8 stack
+
+
+@contextmanager
+def open_image(path: Path):
+    """Open an image file (header only) with the decompression-bomb policy: its declared size must be at most
+    :data:`MAX_IMAGE_PIXELS`, refused as one :class:`DataError` line, with no warning printed (Pillow's own
+    warnings about a file's metadata are silenced while it is read)."""
+    from PIL import Image, UnidentifiedImageError
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL\.")
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        try:
+            img = Image.open(path)
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+            pixels = re.search(r"\((\d+) pixels\)", str(exc))
+            declared = f"{int(pixels.group(1)):,} pixels" if pixels else one_line(exc)
+            raise DataError(f"{path}: refusing to decode an image of {declared}, more than {MAX_IMAGE_PIXELS:,} "
+                            "(a decompression bomb?)") from None
+        except FileNotFoundError:
+            raise DataFileNotFoundError(f"image not found: {path}") from None
+        except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+            raise DataError(f"{path}: cannot decode the image ({one_line(exc)})") from None
+        with img:
+            w, h = img.size
+            if w * h > MAX_IMAGE_PIXELS:
+                raise DataError(f"{path}: refusing to decode an image of {w} x {h} = {w * h:,} pixels, more than "
+                                f"{MAX_IMAGE_PIXELS:,} (a decompression bomb?)")
+            if w == 0 or h == 0:
+                raise DataError(f"{path}: zero-sized image ({w} x {h})")
+            yield img
 
 
 def _decode(path: Path, size: int, mode: str) -> np.ndarray:
-    """One image as uint8 (C, size, size): shorter side resized to ``size``, centre crop."""
-    from PIL import Image, UnidentifiedImageError
+    """One image as uint8 (C, size, size): the centred square of side min(w, h), resized to ``size``."""
+    from PIL import Image
 
     try:
-        with Image.open(path) as img:
+        with open_image(path) as img:
             img.draft(mode, (size, size))  # JPEG: decode at a reduced scale when that is enough
-            img = img.convert(mode)
             w, h = img.size
-            scale = size / min(w, h)
-            nw, nh = max(size, round(w * scale)), max(size, round(h * scale))
-            if (nw, nh) != (w, h):
-                img = img.resize((nw, nh), Image.BILINEAR, reducing_gap=3.0)
-            left, top = (nw - size) // 2, (nh - size) // 2
-            arr = np.asarray(img.crop((left, top, left + size, top + size)), dtype=np.uint8)
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise DataError(f"{path}: cannot decode the image ({exc})") from None
+            check_memory(w * h * 4 + size * size * 4, f"{path}: decoding a {w} x {h} image")
+            img = img.convert(mode)
+            m = min(w, h)
+            box = ((w - m) // 2, (h - m) // 2, (w - m) // 2 + m, (h - m) // 2 + m)
+            if m == size:
+                img = img.crop(box)
+            else:
+                img = img.resize((size, size), Image.BILINEAR, box=box, reducing_gap=3.0)
+            arr = np.asarray(img, dtype=np.uint8)
+    except SrrError:
+        raise
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise DataError(f"{path}: cannot decode the image ({one_line(exc)})") from None
     return arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1)
 
 
@@ -62,7 +115,11 @@ class FolderImages(BatchDataset):
         self.std = torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1)
 
     def raw(self, indices: Sequence[int]) -> torch.Tensor:
-        return torch.from_numpy(np.stack([_decode(self.files[i], self.size, self.mode) for i in indices]))
+        """The uint8 batch (b, C, size, size), after checking that memory holds what it decodes to."""
+        b, c, s = len(indices), self.channels, self.size
+        check_memory(b * c * s * s * _BYTES_PER_PIXEL,
+                     f"a batch of {b} image(s) of {c} x {s} x {s} (folder option size={s})")
+        return torch.from_numpy(np.stack([_decode(self.files[i], s, self.mode) for i in indices]))
 
     def __getitems__(self, indices: Sequence[int]):
         x = self.raw(indices).to(torch.float32) / 255.0
@@ -86,10 +143,8 @@ def _scan(folder: Path, classes: list[str] | None = None) -> tuple[list[Path], l
     return files, labels, classes
 
 
-def load_folder(folder: str | Path, spec: str | None = None, size: int | None = None) -> StreamedData:
+def load_folder(folder: str | Path, spec: str | None = None, size: int | None = None) -> ImageData:
     """Index an ImageFolder tree (files are decoded later, batch by batch)."""
-    from PIL import Image
-
     folder = Path(folder).expanduser()
     spec = spec or f"folder:{folder}"
     if not folder.is_dir():
@@ -106,26 +161,23 @@ def load_folder(folder: str | Path, spec: str | None = None, size: int | None = 
     if not files or not test_files:
         raise DataError(f"{spec}: no {'training' if not files else 'test'} images "
                         f"({', '.join(IMAGE_EXTENSIONS)}) under {folder}")
-    try:
-        with Image.open(files[0]) as first:
-            mode = "L" if first.mode in ("1", "L", "I", "I;16", "F") else "RGB"
-            size = size or min(first.size)
-    except OSError as exc:
-        raise DataError(f"{files[0]}: cannot decode the image ({exc})") from None
+    with open_image(files[0]) as first:
+        mode = "L" if first.mode in ("1", "L", "I", "I;16", "F") else "RGB"
+        size = size or min(first.size)
     train, test = FolderImages(files, labels, size, mode), FolderImages(test_files, test_labels, size, mode)
     g = torch.Generator().manual_seed(SPLIT_SEED)
-    sample = torch.randperm(len(files), generator=g)[:STATS_SAMPLE].tolist()
-    mean, std = channel_stats(train.raw(sorted(sample)), 255.0)
+    sample = sorted(torch.randperm(len(files), generator=g)[:STATS_SAMPLE].tolist())
+    stats = ChannelStats(train.channels)
+    for i in range(0, len(sample), STATS_CHUNK):
+        stats.add(train.raw(sample[i:i + STATS_CHUNK]), 255.0)
+    mean, std = stats.result()
     train.set_stats(mean, std)
     test.set_stats(mean, std)
-    return StreamedData("folder", spec, train, test, len(classes), mean, std, (size, size), train.channels)
+    return ImageData("folder", spec, train, test, len(classes), mean, std, (size, size), train.channels)
 
 
 @register_source("folder", "ImageFolder tree of JPEG/PNG: DIR/train/CLASS/*, DIR/val/CLASS/* "
-                           "(folder:DIR or folder:DIR,size=64)", takes_path=True)
-def _load(arg: str | None, spec: str) -> StreamedData:
-    m = re.fullmatch(r"(.+),size=(\d+)", arg)
-    path, size = (m.group(1), int(m.group(2))) if m else (arg, None)
-    if size is not None and size < 1:
-        raise DataError(f"{spec}: size must be positive")
-    return load_folder(path, spec, size)
+                           "(folder:DIR or folder:DIR,size=64)", path=True,
+                 options={"size": Option(int, None, low=1, high=MAX_SIZE)})
+def _load(spec) -> ImageData:
+    return load_folder(spec.path, spec.text, spec.options["size"])

@@ -1,14 +1,14 @@
-"""Image data sets that stay raw in memory (or on disk) and are standardised one batch at a time.
+"""The kinds of image dataset behind :class:`~srr.data.image_data.ImageData`, each standardised one batch at a time.
 
-Every ``--data`` source returns an object with ``train_set`` and ``test_set``: ``torch.utils.data.Dataset``s whose
-``__getitems__(indices)`` returns one standardised batch ``(x (b, C, H, W) float32, y (b,) int64)``, so a
+Every ``--data`` image source returns an object with ``train_set`` and ``test_set``: ``torch.utils.data.Dataset``s
+whose ``__getitems__(indices)`` returns one standardised batch ``(x (b, C, H, W) float32, y (b,) int64)``, so a
 ``DataLoader`` with a batch sampler fetches a whole batch per call, in worker processes when asked (``--workers``).
 Standardisation is ``(x / scale − mean) / std`` per channel, with ``scale`` = 255 for 8-bit pixels and 1 otherwise.
 
-* :class:`TensorImages` — already standardised float tensors (the small in-memory sources: digits, IDX, synthetic).
-* :class:`ArrayImages` — raw arrays (uint8 CIFAR batches, ``.npz`` files): a 50,000-image CIFAR-10 is held as 150 MB
-  of uint8 instead of 600 MB of float32.
-* :class:`StreamedData` — the train and test sets of such a source with the statistics the model needs.
+* :class:`TensorImages` — already standardised float tensors (the small in-memory sources: digits, synthetic).
+* :class:`ArrayImages` — raw arrays (uint8 CIFAR batches, IDX and ``.npz`` files): a 50,000-image CIFAR-10 is held
+  as 150 MB of uint8 instead of 600 MB of float32.
+* ``FolderImages`` (:mod:`srr.data.folder`) — image files decoded per batch.
 """
 from __future__ import annotations
 
@@ -19,10 +19,11 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
+from ..checks import check_labels
 from ..errors import DataError
-from .dataset import LabelledData
+from .guards import CHUNK_BYTES
 
-__all__ = ["TensorImages", "BatchDataset", "ArrayImages", "StreamedData", "as_batch", "channel_stats", "check_labels"]
+__all__ = ["TensorImages", "BatchDataset", "ArrayImages", "ChannelStats", "as_batch", "channel_stats"]
 
 
 def as_batch(batch):
@@ -62,12 +63,27 @@ class BatchDataset(Dataset):
         return x[0], y[0]
 
 
-class ArrayImages(BatchDataset):
-    """Raw images ``x`` (n, C, H, W) (a NumPy array or tensor, any real dtype) standardised per batch."""
+def _as_tensor(x) -> Tensor:
+    """A NumPy array as a tensor sharing its memory (any positive strides: an NHWC view stays a view)."""
+    if isinstance(x, Tensor):
+        return x
+    x = np.asarray(x)
+    if not x.flags.writeable or not x.dtype.isnative or any(s < 0 for s in x.strides):
+        x = np.array(x, dtype=x.dtype.newbyteorder("="))  # torch needs native, writeable, positive strides
+    return torch.from_numpy(x)
 
-    def __init__(self, x, y, mean: Sequence[float], std: Sequence[float], scale: float | None = None):
-        self.x = torch.as_tensor(np.ascontiguousarray(x)) if isinstance(x, np.ndarray) else x
-        self.y = torch.as_tensor(np.asarray(y, dtype=np.int64)) if not isinstance(y, Tensor) else y.long()
+
+class ArrayImages(BatchDataset):
+    """Raw images ``x`` (n, C, H, W) (a NumPy array or tensor, any real dtype) standardised per batch.
+
+    ``y`` goes through :func:`srr.checks.check_labels` (integers, 1-D, one per image, within ``num_classes`` when
+    given) before it is cast.
+    """
+
+    def __init__(self, x, y, mean: Sequence[float], std: Sequence[float], scale: float | None = None,
+                 num_classes: int | None = None):
+        self.x = _as_tensor(x)
+        self.y, _ = check_labels(y, num_classes, count=len(self.x))
         self.scale = float(scale if scale is not None else (255.0 if self.x.dtype == torch.uint8 else 1.0))
         c = self.x.shape[1]
         self.mean = torch.tensor(mean, dtype=torch.float32).view(1, c, 1, 1)
@@ -81,63 +97,36 @@ class ArrayImages(BatchDataset):
         return (x - self.mean) / self.std, self.y[idx]
 
 
-def channel_stats(x, scale: float, chunk: int = 4096) -> tuple[list[float], list[float]]:
-    """Per-channel mean and standard deviation of ``x / scale`` over (n, H, W), accumulated in float64 by chunks."""
-    x = torch.as_tensor(x) if isinstance(x, np.ndarray) else x
-    c = x.shape[1]
-    total, sq, count = torch.zeros(c, dtype=torch.float64), torch.zeros(c, dtype=torch.float64), 0
-    for i in range(0, len(x), chunk):
-        part = x[i:i + chunk].to(torch.float64) / scale
-        total += part.sum(dim=(0, 2, 3))
-        sq += (part * part).sum(dim=(0, 2, 3))
-        count += part.numel() // c
-    if count == 0:
-        raise DataError("cannot compute statistics of an empty data set")
-    mean = total / count
-    var = (sq / count - mean * mean).clamp_min(0.0) * count / max(1, count - 1)
-    return mean.tolist(), var.sqrt().clamp_min(1e-6).tolist()
+class ChannelStats:
+    """Per-channel mean and (unbiased) standard deviation of images added chunk by chunk, summed in float64."""
+
+    def __init__(self, channels: int):
+        self.total = torch.zeros(channels, dtype=torch.float64)
+        self.squares = torch.zeros(channels, dtype=torch.float64)
+        self.count = 0
+
+    def add(self, part: Tensor, scale: float = 1.0) -> None:
+        part = part.to(torch.float64)
+        if scale != 1.0:
+            part = part / scale
+        self.total += part.sum(dim=(0, 2, 3))
+        self.squares += (part * part).sum(dim=(0, 2, 3))
+        self.count += part.numel() // max(1, part.shape[1])
+
+    def result(self) -> tuple[list[float], list[float]]:
+        if self.count == 0:
+            raise DataError("cannot compute statistics of an empty data set")
+        mean = self.total / self.count
+        var = (self.squares / self.count - mean * mean).clamp_min(0.0) * self.count / max(1, self.count - 1)
+        return mean.tolist(), var.sqrt().clamp_min(1e-6).tolist()
 
 
-def check_labels(spec: str, split: str, y, num_classes: int) -> None:
-    """Raise :class:`DataError` for an empty split or labels outside ``[0, num_classes)``."""
-    y = torch.as_tensor(np.asarray(y)) if not isinstance(y, Tensor) else y
-    if len(y) == 0:
-        raise DataError(f"{spec}: the {split} split is empty")
-    if int(y.min()) < 0 or int(y.max()) >= num_classes:
-        raise DataError(f"{spec}: {split} labels outside [0, {num_classes})")
-
-
-class StreamedData:
-    """Train and test :class:`~torch.utils.data.Dataset`s of one image data set, read one batch at a time.
-
-    Offers the attributes of :class:`srr.data.LabelledData` that describe the data (``num_classes``, ``mean``,
-    ``std``, ``channels``, ``image_size``, ``model_overrides()``, ``unnormalize``); ``x_test`` and friends
-    materialise the whole split as standardised tensors on first use (fine for CIFAR's test set; avoid on ImageNet).
-    """
-
-    def __init__(self, name: str, spec: str, train_set: Dataset, test_set: Dataset, num_classes: int,
-                 mean: Sequence[float], std: Sequence[float], image_size: tuple[int, int], channels: int):
-        self.name, self.spec, self.train_set, self.test_set = name, spec, train_set, test_set
-        self.num_classes, self.mean, self.std = num_classes, list(mean), list(std)
-        self.image_size, self.channels = tuple(image_size), channels
-        self._cache: dict[str, tuple[Tensor, Tensor]] = {}
-        if len(train_set) == 0 or len(test_set) == 0:
-            raise DataError(f"{spec}: the {'train' if len(train_set) == 0 else 'test'} split is empty")
-
-    model_overrides = LabelledData.model_overrides
-    unnormalize = LabelledData.unnormalize
-
-    def _split(self, which: str) -> tuple[Tensor, Tensor]:
-        if which not in self._cache:
-            ds = self.train_set if which == "train" else self.test_set
-            self._cache[which] = ds.__getitems__(list(range(len(ds))))
-        return self._cache[which]
-
-    x_train = property(lambda self: self._split("train")[0])
-    y_train = property(lambda self: self._split("train")[1])
-    x_test = property(lambda self: self._split("test")[0])
-    y_test = property(lambda self: self._split("test")[1])
-
-    def __repr__(self) -> str:
-        return (f"StreamedData({self.spec!r}: {len(self.train_set)} train / {len(self.test_set)} test, "
-                f"{self.channels}x{self.image_size[0]}x{self.image_size[1]}, {self.num_classes} classes)")
+def channel_stats(x, scale: float, chunk_bytes: int = CHUNK_BYTES) -> tuple[list[float], list[float]]:
+    """Per-channel mean and standard deviation of ``x / scale`` over (n, H, W), by chunks of ``chunk_bytes``
+    float64 bytes (so the statistics of a large array need little memory beyond the array)."""
+    x = _as_tensor(x)
+    stats = ChannelStats(x.shape[1])
+    step = max(1, chunk_bytes // max(1, 8 * int(np.prod(x.shape[1:]))))
+    for i in range(0, len(x), step):
+        stats.add(x[i:i + step], scale)
+    return stats.result()

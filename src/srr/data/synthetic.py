@@ -13,8 +13,12 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from ..checks import check_memory
 from ..errors import DataError
-from .dataset import LabelledData, register_source, seeded_split
+from .image_data import ImageData
+from .sources import register_source
+from .spec import Option
+from .splits import seeded_split
 
 __all__ = ["SubspaceMixture", "mixture_of_subspaces", "token_sets"]
 
@@ -65,25 +69,22 @@ def token_sets(batch: int = 8, tokens: int = 64, k: int = 4, d: int = 32, rank: 
     return mix.x[pick].view(*shape, d), mix.labels[pick].view(shape), mix.bases, mix.signal[pick].view(*shape, d)
 
 
-_KEYS = {"k": int, "d": int, "rank": int, "n": int, "noise": float, "seed": int}
+#: the options of ``--data synthetic:...``, each range-checked where it is parsed
+OPTIONS = {
+    "k": Option(int, 4, low=1, high=1 << 16), "d": Option(int, 32, low=1, high=1 << 20),
+    "rank": Option(int, 3, low=1, high=1 << 20), "n": Option(int, 300, low=1, high=1 << 30),
+    "noise": Option(float, 0.1, low=0.0), "seed": Option(int, 0, low=0, high=2**63 - 1),
+}
 
 
 @register_source("synthetic", "mixture of K low-rank Gaussians on incoherent subspaces "
-                              "(synthetic:k=4,d=32,rank=3,n=300,noise=0.1,seed=0)")
-def _load(arg: str | None, spec: str) -> LabelledData:
-    opts = {"k": 4, "d": 32, "rank": 3, "n": 300, "noise": 0.1, "seed": 0}
-    for item in filter(None, (arg or "").split(",")):
-        key, eq, value = item.partition("=")
-        if not eq or key not in _KEYS:
-            raise DataError(f"bad synthetic option {item!r}; options are {', '.join(f'{k}=' for k in _KEYS)}")
-        try:
-            opts[key] = _KEYS[key](value)
-        except ValueError:
-            raise DataError(f"synthetic option {key} needs a {_KEYS[key].__name__}, got {value!r}") from None
+                              "(synthetic:k=4,d=32,rank=3,n=300,noise=0.1,seed=0)", options=OPTIONS)
+def _load(spec) -> ImageData:
+    opts = dict(spec.options)
+    k, d, n = opts["k"], opts["d"], opts["n"]
+    check_memory(4 * 4 * k * n * d + 4 * d * d, f"{spec.text}: {k} x {n} samples of dimension {d}")
     mix = mixture_of_subspaces(**opts)
     tr, te = seeded_split(len(mix.x), 0.2, opts["seed"])
-    x = mix.x.view(len(mix.x), 1, 1, opts["d"])
-    data = LabelledData(
-        "synthetic", spec, x[tr], mix.labels[tr], x[te], mix.labels[te], opts["k"], [0.0], [1.0]
-    )
-    return data
+    x = mix.x.view(len(mix.x), 1, 1, d)
+    return ImageData.from_tensors("synthetic", spec.text, x[tr], mix.labels[tr], x[te], mix.labels[te], k,
+                                  mean=[0.0], std=[1.0])

@@ -16,8 +16,9 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from ..checks import check_int, check_memory
 from ..errors import DataError, DataFileNotFoundError
-from .dataset import load_data, register_source
+from .sources import load_data, register_source
 
 __all__ = ["ByteTokenizer", "TextData", "load_text", "read_text_file", "VAL_FRACTION", "bits_per_byte"]
 
@@ -62,12 +63,20 @@ class TextData:
     tokenizer: str = ByteTokenizer.name
 
     def __post_init__(self):
+        self.vocab_size = check_int(self.vocab_size, f"{self.spec}: vocab_size", low=1, error=DataError)
         for split, t in (("train", self.train), ("validation", self.val)):
+            if not torch.is_tensor(t) or t.is_floating_point() or t.is_complex() or t.dtype == torch.bool:
+                raise DataError(f"{self.spec}: the {split} tokens must be an integer tensor, got "
+                                f"{getattr(t, 'dtype', type(t).__name__)}")
             if t.dim() != 1:
                 raise DataError(f"{self.spec}: the {split} tokens must be 1-D, got shape {tuple(t.shape)}")
             if len(t) < 2:
                 raise DataError(f"{self.spec}: the {split} split holds {len(t)} token(s); at least 2 are needed "
                                 "(one input and one target); use a longer file")
+            low, high = int(t.min()), int(t.max())
+            if low < 0 or high >= self.vocab_size:
+                raise DataError(f"{self.spec}: {split} token {low if low < 0 else high} is outside the vocabulary "
+                                f"[0, {self.vocab_size})")
 
     def model_overrides(self) -> dict:
         """The ``create_model`` overrides that make a language model fit this data."""
@@ -82,6 +91,7 @@ def read_text_file(path: str | Path) -> bytes:
     if path.is_dir():
         raise DataError(f"{path} is a folder; text:PATH needs a plain text file")
     try:
+        check_memory(9 * path.stat().st_size, f"{path}: reading it as tokens")
         raw = path.read_bytes()
     except OSError as exc:
         raise DataError(f"cannot read {path}: {exc.strerror or exc}") from None
@@ -95,13 +105,14 @@ def load_text(spec: str) -> TextData:
     return load_data(spec, task="lm")
 
 
-@register_source("text", "a plain text file as UTF-8 bytes (256 tokens); last 10 % validates", takes_path=True,
+@register_source("text", "a plain text file as UTF-8 bytes (256 tokens); last 10 % validates", path=True,
                  task="lm")
-def _load(arg: str | None, spec: str) -> TextData:
+def _load(spec) -> TextData:
+    arg = spec.path
     raw = read_text_file(arg)
     tokens = torch.frombuffer(bytearray(raw), dtype=torch.uint8).long()
     n_val = max(2, int(round(len(tokens) * VAL_FRACTION)))
     if len(tokens) - n_val < 2:
         raise DataError(f"{arg} holds {len(tokens)} byte(s): too short to split into training and validation text "
                         "(needs at least 4)")
-    return TextData("text", spec, tokens[:-n_val].clone(), tokens[-n_val:].clone())
+    return TextData("text", spec.text, tokens[:-n_val].clone(), tokens[-n_val:].clone())
