@@ -21,17 +21,17 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from srr.data.cifar import CIFAR10_STATS  # noqa: E402
-from srr.data.images import ArrayImages, StreamedData  # noqa: E402
+from srr.data import ArrayImages, ImageData  # noqa: E402
 from srr.models import create_model  # noqa: E402
 from srr.training import config_from, load_recipe, train  # noqa: E402
 
 
-def synthetic_cifar(n_train: int, n_test: int = 256) -> StreamedData:
+def synthetic_cifar(n_train: int, n_test: int = 256) -> ImageData:
     rng = np.random.default_rng(0)
     mean, std = CIFAR10_STATS
     sets = [ArrayImages(rng.integers(0, 256, (n, 3, 32, 32), dtype=np.uint8), rng.integers(0, 10, n), mean, std)
             for n in (n_train, n_test)]
-    return StreamedData("synthetic-cifar10", "synthetic 32x32x3 uint8", *sets, 10, mean, std, (32, 32), 3)
+    return ImageData("synthetic-cifar10", "synthetic 32x32x3 uint8", *sets, 10, mean, std, (32, 32), 3)
 
 
 def one_run(recipe, precision: str, steps: int, workers: int) -> float:

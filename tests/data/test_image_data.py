@@ -38,7 +38,6 @@ def test_already_standardised_tensors_are_kept_as_given():
 
 
 def test_the_former_names_are_aliases_and_tensors_point_to_from_tensors():
-    assert srr.data.LabelledData is ImageData and srr.data.StreamedData is ImageData
     x, y = raw()
     with pytest.raises(TypeError, match="use ImageData.from_tensors"):
         ImageData("old", "old", x, y, x, y, 3, [0.0], [1.0])

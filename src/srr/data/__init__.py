@@ -1,7 +1,6 @@
 """Data: the ``--data`` sources (embedded digits, IDX, CIFAR, image folders, npz, synthetic mixtures, text).
 
-Every image source returns an :class:`ImageData`; text sources return :class:`TextData`. ``LabelledData`` and
-``StreamedData`` are former names of :class:`ImageData`, kept as aliases for now (they will be removed).
+Every image source returns an :class:`ImageData`; text sources return :class:`TextData`.
 """
 from . import cifar, digits, folder, idx, npz, synthetic, text  # noqa: F401  (register the sources)
 from .idx import read_idx
@@ -14,9 +13,6 @@ from .splits import seeded_split
 from .synthetic import mixture_of_subspaces, token_sets
 from .text import ByteTokenizer, TextData, load_text
 
-LabelledData = ImageData  # former name (in-memory tensors); to be removed
-StreamedData = ImageData  # former name (raw arrays or files read per batch); to be removed
-
 __all__ = ["ImageData", "load_data", "list_sources", "register_source", "parse_spec", "DataSpec", "Option",
            "seeded_split", "read_idx", "mixture_of_subspaces", "token_sets", "corrupt_labels", "ArrayImages",
-           "TensorImages", "ByteTokenizer", "TextData", "load_text", "LabelledData", "StreamedData"]
+           "TensorImages", "ByteTokenizer", "TextData", "load_text"]
