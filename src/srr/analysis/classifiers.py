@@ -98,8 +98,8 @@ def knn(train: Tensor, train_labels: Tensor, test: Tensor, k: int = 5, num_class
     x = _flat(test, "test features")
     _same_width(z, x)
     rows = min(chunk, len(x))
-    check_allocation(rows * (len(z) + 2 * nk + 2 * k) * 8, f"knn: similarities of {rows:,} test samples (chunk) to "
-                     f"{len(z):,} training samples and votes for K = {nk:,} classes; pass a smaller chunk")
+    check_allocation(rows * (len(z) + 2 * nk + 2 * k) * 8, f"knn: the similarities of a chunk of {rows:,} test samples "
+                     f"(chunk={chunk}) to {len(z):,} training samples, and their votes for K = {nk:,} classes")
     preds = []
     for i in range(0, len(x), chunk):
         idx = (x[i:i + chunk] @ z.mT).topk(k, dim=1).indices

@@ -71,13 +71,15 @@ class MCR2(nn.Module):
     def _world(self) -> int:
         return 1 if self.distributed is False else distributed_world(self.group)
 
-    def memberships(self, target: Tensor, m: int, dtype: torch.dtype, device) -> Tensor:
+    def memberships(self, target: Tensor, m: int, dtype: torch.dtype, device, features: int | None = None) -> Tensor:
         """Π (m × K) from integer labels (one-hot) or soft memberships (finite, non-negative, rows summing to one
-        within ``srr.checks.MEMBERSHIP_ROW_TOLERANCE + K·u``)."""
+        within ``srr.checks.MEMBERSHIP_ROW_TOLERANCE + K·u``). With ``features`` (d), the memory of the class Gram
+        computation is checked too, before Π is checked or made."""
         target = as_tensor(target, "labels")
         if target.is_floating_point():
             if target.dim() != 2 or target.shape[0] != m:
                 raise ConfigError(f"memberships must be (m, K) with m = {m}, got {tuple(target.shape)}")
+            self._check_memory(m, target.shape[1], features, dtype, device)
             check_memberships(target, num_classes=self.num_classes)
             return target.to(device=device, dtype=dtype)
         if target.dim() != 1 or target.shape[0] != m:
@@ -85,11 +87,16 @@ class MCR2(nn.Module):
         target, k = check_labels(target, self.num_classes, error=ConfigError)
         if self._world() > 1 and self.num_classes is None:
             k = all_reduce_max(k, device, self.group)
-        size = torch.empty((), dtype=dtype).element_size()
-        check_allocation(m * k * size, f"MCR2: a one-hot matrix of {m:,} labels × K = {k:,} classes "
-                         f"(num_classes={self.num_classes})", device)
+        self._check_memory(m, k, features, dtype, device)
         target = target.to(device)
         return torch.zeros(m, k, dtype=dtype, device=device).scatter_(1, target.unsqueeze(1), 1)
+
+    def _check_memory(self, m: int, k: int, d: int | None, dtype: torch.dtype, device) -> None:
+        """Π (m × K) and, given d, the weighted copies of Z (K × d × m) and the K + 1 Gram matrices with factors."""
+        need = m * k + (0 if d is None else k * d * m + 2 * (k + 1) * d * d)
+        check_allocation(need * torch.empty((), dtype=dtype).element_size(),
+                         f"MCR2: K = {k:,} classes (num_classes={self.num_classes}) of {d or '?'} × {d or '?'} Gram "
+                         f"matrices and an m × K membership matrix for m = {m:,} samples", device)
 
     def terms(self, z: Tensor, target: Tensor) -> dict[str, Tensor]:
         """``{"loss", "R" (= R_γ₁), "Rc", "delta_R" (= R − R^c with γ₁ = 1)}`` of the (global) batch."""
@@ -98,11 +105,8 @@ class MCR2(nn.Module):
             raise ConfigError(f"MCR² expects features (m, d) with samples in rows, got shape {tuple(z.shape)}")
         z = z.to(compute_dtype(z, self.dtype))
         m, d = z.shape
-        pi = self.memberships(target, m, z.dtype, z.device)
+        pi = self.memberships(target, m, z.dtype, z.device, features=d)
         k = pi.shape[1]
-        check_allocation((k * d * m + 2 * (k + 1) * d * d) * z.element_size(),
-                         f"MCR2: K = {k:,} classes of {d} × {d} Gram matrices for m = {m:,} samples "
-                         f"(num_classes={self.num_classes})", z.device)
         gram = z.mT @ z
         class_grams = (z.mT.unsqueeze(0) * pi.mT.unsqueeze(1)) @ z  # (K, d, d): Zᵀ Π_k Z
         counts = pi.sum(0)

@@ -137,10 +137,14 @@ def _rates(z: Tensor, lab, eps: float, num_classes: int | None, dtype, who: str)
     z, eps = _prepare(z, eps, dtype, who)
     m, d = z.shape[-2], z.shape[-1]
     lab = as_tensor(lab, "labels")
+    if lab.is_complex():
+        raise ConfigError(f"labels or memberships are complex ({lab.dtype}); pass integer labels or real memberships")
     if lab.is_floating_point():
         if lab.shape[:-1] != z.shape[:-1]:
             raise ConfigError(f"memberships of shape {tuple(lab.shape)} do not match Z of shape {tuple(z.shape)}")
-        k = check_memberships(lab, num_classes=num_classes)
+        k = lab.shape[-1]
+        _check_class_memory(z, k, False, who, "the columns of the memberships")  # before the passes over Π
+        check_memberships(lab, num_classes=num_classes)
         inputs = {"Z": z, "memberships": lab}
     else:
         if lab.shape != z.shape[:-1]:
@@ -148,8 +152,9 @@ def _rates(z: Tensor, lab, eps: float, num_classes: int | None, dtype, who: str)
         flat, k = check_labels(lab.reshape(-1), num_classes, error=ConfigError)
         lab = flat.view(lab.shape)
         inputs = {"Z": z}
+        source = f"num_classes={num_classes}" if num_classes is not None else "the largest label + 1"
+        _check_class_memory(z, k, z.dim() == 2 and d <= m, who, source)
     fast = not lab.is_floating_point() and z.dim() == 2 and d <= m
-    _check_class_memory(z, k, fast, who, num_classes)
     lab = lab.to(z.device)
     if m == 0:
         zero = z.new_zeros(z.shape[:-2])
@@ -157,7 +162,7 @@ def _rates(z: Tensor, lab, eps: float, num_classes: int | None, dtype, who: str)
     return guard_finite(lambda: _rate_pair(z, lab, k, eps, fast), **inputs)
 
 
-def _check_class_memory(z: Tensor, k: int, fast: bool, who: str, num_classes) -> None:
+def _check_class_memory(z: Tensor, k: int, fast: bool, who: str, source: str) -> None:
     """Refuse, before allocating, class computations that do not fit: the sorted path holds a sorted copy of Z and
     K + 1 Gram matrices with their factors (plus a small object per class); the general path a membership matrix,
     the K weighted copies of Z and K Gram matrices with their factors."""
@@ -166,7 +171,6 @@ def _check_class_memory(z: Tensor, k: int, fast: bool, who: str, num_classes) ->
         need = (m * d + 2 * (k + 1) * d * d) * e + 1024 * k
     else:
         need = math.prod(z.shape[:-2]) * k * (m + m * d + 2 * d * d) * e
-    source = f"num_classes={num_classes}" if num_classes is not None else "the largest label + 1"
     check_allocation(need, f"{who}: K = {k:,} classes ({source}) of {d} × {d} Gram matrices for m = {m:,} samples",
                      z.device)
 

@@ -170,8 +170,8 @@ class ReduLayer(nn.Module):
         """The compressed features C_j z of all classes, (K, F, C, m), and their weighted copy must fit."""
         size = torch.empty((), dtype=self.E.dtype).element_size()
         check_allocation(2 * self.num_classes * math.prod(self.spatial) * self.channels * m * size,
-                         f"ReduNet layer: C_j z of {self.num_classes:,} classes for {m:,} samples (pass a smaller "
-                         "chunk)", self.E.device)
+                         f"ReduNet layer: C_j z of {self.num_classes:,} classes for a chunk of {m:,} samples "
+                         "(the chunk argument)", self.E.device)
 
     def soft_memberships(self, cz: Tensor) -> Tensor:
         """``π̂_j = softmax_j(−λ ‖C_j z‖)`` (m, K) from the compressed features ``cz`` (K, F, C, m); classes without
