@@ -16,8 +16,8 @@ from typing import Any, Iterable
 from .errors import ConfigError, DataError, NonFiniteError, ResourceError
 
 __all__ = ["check_number", "check_int", "check_choice", "check_bool", "check_finite", "check_eps", "check_labels",
-           "check_memory", "available_memory", "format_bytes", "MAX_INFERRED_CLASSES", "check_allocation", "check_dtype",
-           "as_tensor", "check_memberships", "MEMORY_CHECK_FLOOR", "MEMBERSHIP_ROW_TOLERANCE"]
+           "check_memory", "available_memory", "format_bytes", "MAX_INFERRED_CLASSES", "check_allocation",
+           "check_dtype", "as_tensor", "check_memberships", "MEMORY_CHECK_FLOOR", "MEMBERSHIP_ROW_TOLERANCE"]
 
 #: A class count inferred from the largest label may exceed the number of labelled samples only up to this floor.
 MAX_INFERRED_CLASSES = 1024
@@ -228,12 +228,13 @@ MEMORY_CHECK_FLOOR = 64 << 20
 MEMBERSHIP_ROW_TOLERANCE = 1e-4
 
 
-def check_allocation(nbytes: float, what: str, device=None) -> None:
+def check_allocation(nbytes: float, what, device=None) -> None:
     """:func:`check_memory` for an allocation of ``nbytes`` that is about to happen, skipped below
-    :data:`MEMORY_CHECK_FLOOR` and on the ``meta`` device (which allocates nothing)."""
+    :data:`MEMORY_CHECK_FLOOR` and on the ``meta`` device (which allocates nothing). ``what`` is the description, or
+    a function that returns it (formatted only when the size is checked: hot paths pay no string formatting)."""
     if nbytes < MEMORY_CHECK_FLOOR or getattr(device, "type", None) == "meta":
         return
-    check_memory(nbytes, what, device)
+    check_memory(nbytes, what() if callable(what) else what, device)
 
 
 def check_dtype(dtype: Any, name: str = "dtype", error: type = ConfigError):
@@ -285,15 +286,15 @@ def check_memberships(pi, *, name: str = "memberships", count: int | None = None
     if pi.numel() == 0:
         return k
     wide = torch.float32 if pi.dtype in (torch.float16, torch.bfloat16) else pi.dtype
-    sums = pi.detach().sum(-1, dtype=wide)
-    low = pi.detach().amin()
-    if not bool(torch.isfinite(sums).all() & torch.isfinite(low)):
+    detached = pi.detach()
+    # one host synchronisation: NaN propagates through both reductions, ±inf makes the deviation infinite
+    worst, low = torch.stack([(detached.sum(-1, dtype=wide) - 1).abs().amax(), detached.amin().to(wide)]).tolist()
+    if not (math.isfinite(worst) and math.isfinite(low)):
         check_finite(pi, name)
         raise NonFiniteError(f"{name} overflow when summed over the classes")
-    if float(low) < 0:
-        raise error(f"{name} must be non-negative, found {float(low):.3g}")
+    if low < 0:
+        raise error(f"{name} must be non-negative, found {low:.3g}")
     tol = MEMBERSHIP_ROW_TOLERANCE + k * torch.finfo(pi.dtype).eps
-    worst = float((sums - 1).abs().max())
     if worst > tol:
         raise error(f"every row of {name} must sum to 1 (within {tol:.2g}); a row is off by {worst:.3g}")
     return k

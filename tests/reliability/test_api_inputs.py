@@ -87,7 +87,8 @@ RESOURCES = [
      r"1,000,001 \(num_classes \+ 1\) × 1,000 frequencies × 100 × 100.*" + LIMIT),
     ("ReduNet-build-label-1e9", lambda: ReduNet(3, 1, 4).build(Z, BIG), ConfigError,
      r"label 1000000000 is out of range for 3 classes"),
-    ("redunet_rates-label-1e9", lambda: redunet_rates(Z, BIG, 0.5, 3), ConfigError, r"label 1000000000 is out of range"),
+    ("redunet_rates-label-1e9", lambda: redunet_rates(Z, BIG, 0.5, 3), ConfigError,
+     r"label 1000000000 is out of range"),
     ("block_circulant_operator-CT×CT", lambda: block_circulant_operator(torch.randn(1, 4, 20000), 0.5), ResourceError,
      r"block_circulant_operator: 1 signals of 4 × 20000 \(a 80000 × 80000 operator\).*" + LIMIT),
     ("knn-chunk", lambda: knn(torch.randn(100000, 2), torch.zeros(100000, dtype=torch.long), torch.randn(100000, 2),
@@ -213,7 +214,8 @@ SILENT = [
 ]
 
 FOREIGN = [
-    ("lam-string", lambda: srr.sparse_rate_reduction(Z, U, 0.5, "0.1"), ConfigError, r"lam must be a number, got '0.1'"),
+    ("lam-string", lambda: srr.sparse_rate_reduction(Z, U, 0.5, "0.1"), ConfigError,
+     r"lam must be a number, got '0.1'"),
     ("threshold-string", lambda: srr.sparsity(Z, "a"), ConfigError, r"threshold must be a number, got 'a'"),
     ("gamma1-string", lambda: MCR2(gamma1="1"), ConfigError, r"gamma1 must be a number, got '1'"),
     ("knn-k-2.5", lambda: knn(Z, Y, Z, k=2.5), ConfigError, r"k must lie in \[1, 20\] \(an integer\), got 2.5"),

@@ -95,8 +95,8 @@ class MCR2(nn.Module):
         """Π (m × K) and, given d, the weighted copies of Z (K × d × m) and the K + 1 Gram matrices with factors."""
         need = m * k + (0 if d is None else k * d * m + 2 * (k + 1) * d * d)
         check_allocation(need * torch.empty((), dtype=dtype).element_size(),
-                         f"MCR2: K = {k:,} classes (num_classes={self.num_classes}) of {d or '?'} × {d or '?'} Gram "
-                         f"matrices and an m × K membership matrix for m = {m:,} samples", device)
+                         lambda: f"MCR2: K = {k:,} classes (num_classes={self.num_classes}) of {d or '?'} × "
+                         f"{d or '?'} Gram matrices and an m × K membership matrix for m = {m:,} samples", device)
 
     def terms(self, z: Tensor, target: Tensor) -> dict[str, Tensor]:
         """``{"loss", "R" (= R_γ₁), "Rc", "delta_R" (= R − R^c with γ₁ = 1)}`` of the (global) batch."""

@@ -37,7 +37,7 @@ def _prepare(z: Tensor, eps: float, dtype: torch.dtype | None, who: str) -> tupl
     ct = compute_dtype(z, dtype)
     if ct != z.dtype or not z.is_contiguous():  # a converted or contiguous copy of Z is about to be made
         size = torch.empty((), dtype=ct).element_size()
-        check_allocation(z.numel() * size, f"{who}: a copy of Z {tuple(z.shape)} in {ct}", z.device)
+        check_allocation(z.numel() * size, lambda: f"{who}: a copy of Z {tuple(z.shape)} in {ct}", z.device)
     return z.to(ct), eps
 
 
@@ -75,7 +75,7 @@ def memberships(labels: Tensor, num_classes: int | None = None, *, dtype: torch.
     labels = as_tensor(labels, "labels")
     flat, k = check_labels(labels.reshape(-1), num_classes, error=ConfigError)
     size = flat.numel() * k * torch.empty((), dtype=dtype).element_size()
-    check_allocation(size, f"memberships: a one-hot matrix of {flat.numel():,} labels × {k:,} classes "
+    check_allocation(size, lambda: f"memberships: a one-hot matrix of {flat.numel():,} labels × {k:,} classes "
                      f"(num_classes={num_classes})", labels.device)
     return _one_hot(flat.view(labels.shape), k, dtype)
 
@@ -171,8 +171,8 @@ def _check_class_memory(z: Tensor, k: int, fast: bool, who: str, source: str) ->
         need = (m * d + 2 * (k + 1) * d * d) * e + 1024 * k
     else:
         need = math.prod(z.shape[:-2]) * k * (m + m * d + 2 * d * d) * e
-    check_allocation(need, f"{who}: K = {k:,} classes ({source}) of {d} × {d} Gram matrices for m = {m:,} samples",
-                     z.device)
+    check_allocation(need, lambda: f"{who}: K = {k:,} classes ({source}) of {d} × {d} Gram matrices for "
+                     f"m = {m:,} samples", z.device)
 
 
 def _rate_pair(z: Tensor, lab: Tensor, k: int, eps: float, fast: bool) -> tuple[Tensor, Tensor]:

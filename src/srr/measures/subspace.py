@@ -87,7 +87,7 @@ def _check_projection_memory(z: Tensor, u: Tensor, batch: torch.Size, ct: torch.
     if z.dim() - 2 > u.dim() - 3 and z.shape[0] > 1 and z.device.type == "cpu":
         items = min(items, (items // z.shape[0]) * torch.get_num_threads())
     need = (math.prod(u.shape[:-3]) * k * d * p + 2 * items * per_item) * e
-    check_allocation(need, f"subspace_compression: projections of N = {n:,} tokens onto K = {k:,} heads of "
+    check_allocation(need, lambda: f"subspace_compression: projections of N = {n:,} tokens onto K = {k:,} heads of "
                      f"p = {p:,} dimensions (K·p = {k * p:,}) for {math.prod(batch):,} sample(s)", z.device)
 
 

@@ -64,7 +64,7 @@ def check_layer_args(channels, num_classes, spatial, eta, eps, lam, dtype, layer
             "lam": check_number(lam, "lam", low=0.0, low_open=True)}
     size = (2 if spatial else 1) * torch.empty((), dtype=dtype).element_size()
     check_allocation(layers * (num_classes + 1) * math.prod(spatial) * channels**2 * size,
-                     f"ReduNet operators of {layers} layer(s): {num_classes + 1:,} (num_classes + 1) × "
+                     lambda: f"ReduNet operators of {layers} layer(s): {num_classes + 1:,} (num_classes + 1) × "
                      f"{math.prod(spatial):,} frequencies × {channels} × {channels} channels")
     return args
 
@@ -139,7 +139,7 @@ class ReduLayer(nn.Module):
         nf, c, k = math.prod(self.spatial), self.channels, self.num_classes
         # in complex128 (float64 for vectors): the features, the class Gram matrices and their inverses' workspace
         check_allocation((m * c * nf + 4 * (k + 1) * nf * c * c) * (16 if self.spatial else 8),
-                         f"ReduNet construction: {k:,} classes × {nf:,} frequencies × {c} × {c} operators "
+                         lambda: f"ReduNet construction: {k:,} classes × {nf:,} frequencies × {c} × {c} operators "
                          f"for {m:,} samples", z.device)
         v = self.to_frequency(z.to(torch.float64))  # (m, C, F), complex128 for signals
         counts = torch.bincount(labels, minlength=self.num_classes)
@@ -170,7 +170,7 @@ class ReduLayer(nn.Module):
         """The compressed features C_j z of all classes, (K, F, C, m), and their weighted copy must fit."""
         size = torch.empty((), dtype=self.E.dtype).element_size()
         check_allocation(2 * self.num_classes * math.prod(self.spatial) * self.channels * m * size,
-                         f"ReduNet layer: C_j z of {self.num_classes:,} classes for a chunk of {m:,} samples "
+                         lambda: f"ReduNet layer: C_j z of {self.num_classes:,} classes for a chunk of {m:,} samples "
                          "(the chunk argument)", self.E.device)
 
     def soft_memberships(self, cz: Tensor) -> Tensor:
