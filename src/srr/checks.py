@@ -115,10 +115,15 @@ def check_labels(labels: Any, num_classes: int | None = None, *, name: str = "la
     import torch
 
     prefix = f"{where}: " if where else ""
+    if torch.is_tensor(labels) and labels.dtype in (torch.uint16, torch.uint32, torch.uint64):
+        labels = labels.cpu().numpy()  # torch has no min/max for these; NumPy checks the range below
     if isinstance(labels, np.ndarray):
         if not (np.issubdtype(labels.dtype, np.integer) or labels.dtype == np.bool_):
             raise error(f"{prefix}{name} must be integers, found {labels.dtype}")
-        labels = torch.from_numpy(np.ascontiguousarray(labels).astype(np.int64, copy=False))
+        if labels.dtype.kind == "u" and labels.size and int(labels.max()) > np.iinfo(np.int64).max:
+            raise error(f"{prefix}label {int(labels.max())} is beyond the int64 range; a corrupt label?")
+        array = np.ascontiguousarray(labels).astype(np.int64, copy=False)
+        labels = torch.from_numpy(array if array.flags.writeable else array.copy())  # torch warns on read-only
     elif not torch.is_tensor(labels):
         raise error(f"{prefix}{name} must be an integer tensor or array, got {type(labels).__name__}")
     if labels.is_floating_point() or labels.is_complex():

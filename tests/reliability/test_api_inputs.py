@@ -27,6 +27,7 @@ from reliability_counts import tried
 
 import srr
 from srr.analysis import class_cosines, cosine_matrix, knn, nearest_subspace
+from srr.checks import check_labels
 from srr.errors import ConfigError, DataError, NonFiniteError, ResourceError, SrrError
 from srr.losses import MCR2
 from srr.measures import logdet_i_plus, memberships
@@ -211,6 +212,10 @@ SILENT = [
     ("ReduNet-negative-labels", lambda: ReduNet(3, 1, 4).build(Z, Y - 1), ConfigError,
      r"labels must be non-negative, found -1"),
     ("class_cosines-float-labels", lambda: class_cosines(Z, Y.float()), DataError, r"labels must be integers"),
+    ("labels-uint64-beyond-int64", lambda: srr.rate_reduction(Z, np.full(20, 2**63 + 5, dtype=np.uint64)),
+     ConfigError, r"label 9223372036854775813 is beyond the int64 range"),  # used to wrap to a negative label
+    ("labels-torch-uint64-beyond-int64", lambda: knn(Z, torch.full((20,), 2**63 + 5, dtype=torch.uint64), Z),
+     DataError, r"label 9223372036854775813 is beyond the int64 range"),
 ]
 
 FOREIGN = [
@@ -329,7 +334,9 @@ def test_read_only_numpy_labels_work_without_a_warning():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         value = srr.rate_reduction(Z, labels)
+        checked, k = check_labels(labels)  # the validator itself, as the data sources call it
     assert torch.equal(value, srr.rate_reduction(Z, Y))
+    assert torch.equal(checked, Y) and k == 3
 
 
 CHILD = """
