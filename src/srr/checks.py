@@ -16,7 +16,8 @@ from typing import Any, Iterable
 from .errors import ConfigError, DataError, NonFiniteError, ResourceError
 
 __all__ = ["check_number", "check_int", "check_choice", "check_bool", "check_finite", "check_eps", "check_labels",
-           "check_memory", "available_memory", "format_bytes", "MAX_INFERRED_CLASSES"]
+           "check_memory", "available_memory", "format_bytes", "MAX_INFERRED_CLASSES", "check_allocation",
+           "check_dtype", "as_tensor", "check_memberships", "MEMORY_CHECK_FLOOR", "MEMBERSHIP_ROW_TOLERANCE"]
 
 #: A class count inferred from the largest label may exceed the number of labelled samples only up to this floor.
 MAX_INFERRED_CLASSES = 1024
@@ -120,10 +121,15 @@ def check_labels(labels: Any, num_classes: int | None = None, *, name: str = "la
     import torch
 
     prefix = f"{where}: " if where else ""
+    if torch.is_tensor(labels) and labels.dtype in (torch.uint16, torch.uint32, torch.uint64):
+        labels = labels.cpu().numpy()  # torch has no min/max for these; NumPy checks the range below
     if isinstance(labels, np.ndarray):
         if not (np.issubdtype(labels.dtype, np.integer) or labels.dtype == np.bool_):
             raise error(f"{prefix}{name} must be integers, found {labels.dtype}")
-        labels = torch.from_numpy(np.ascontiguousarray(labels).astype(np.int64, copy=False))
+        if labels.dtype.kind == "u" and labels.size and int(labels.max()) > np.iinfo(np.int64).max:
+            raise error(f"{prefix}label {int(labels.max())} is beyond the int64 range; a corrupt label?")
+        array = np.ascontiguousarray(labels).astype(np.int64, copy=False)
+        labels = torch.from_numpy(array if array.flags.writeable else array.copy())  # torch warns on read-only
     elif not torch.is_tensor(labels):
         raise error(f"{prefix}{name} must be an integer tensor or array, got {type(labels).__name__}")
     if labels.is_floating_point() or labels.is_complex():
@@ -223,3 +229,83 @@ def check_memory(nbytes: float, what: str, device=None, fraction: float = 0.9) -
     if free is not None and nbytes > fraction * free:
         raise ResourceError(f"{what} needs about {format_bytes(nbytes)}, more than the {format_bytes(fraction * free)} "
                             "this machine can give (available memory)")
+
+
+#: Allocations below this size are not compared with the available memory: reading it costs about 50 µs, more than
+#: the small computations that the measures run in a training loop, and such sizes fit any machine srr runs on.
+MEMORY_CHECK_FLOOR = 64 << 20
+
+#: Rows of a membership matrix must sum to one within this, plus K·u for K classes in a dtype of unit round-off u.
+MEMBERSHIP_ROW_TOLERANCE = 1e-4
+
+
+def check_allocation(nbytes: float, what, device=None) -> None:
+    """:func:`check_memory` for an allocation of ``nbytes`` that is about to happen, skipped below
+    :data:`MEMORY_CHECK_FLOOR` and on the ``meta`` device (which allocates nothing). ``what`` is the description, or
+    a function that returns it (formatted only when the size is checked: hot paths pay no string formatting)."""
+    if nbytes < MEMORY_CHECK_FLOOR or getattr(device, "type", None) == "meta":
+        return
+    check_memory(nbytes, what() if callable(what) else what, device)
+
+
+def check_dtype(dtype: Any, name: str = "dtype", error: type = ConfigError):
+    """A floating ``torch.dtype`` (real, not complex); refuses strings, ``float`` and integer dtypes."""
+    import torch
+
+    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+        raise error(f"{_name(name)} must be a floating torch dtype such as torch.float64, got {dtype!r}")
+    return dtype
+
+
+def as_tensor(value: Any, name: str, error: type = ConfigError):
+    """``value`` as a tensor: a tensor as it is, a NumPy array (copied when read-only, which torch would warn
+    about) or a nested list of numbers; anything else (strings, objects, ragged lists) is refused with one line."""
+    import numpy as np
+    import torch
+
+    if torch.is_tensor(value):
+        return value
+    if isinstance(value, np.ndarray):
+        if value.dtype.kind not in "biuf":
+            raise error(f"{_name(name)} must hold numbers, found a NumPy array of {value.dtype}")
+        return torch.from_numpy(value if value.flags.writeable and value.flags.aligned else value.copy())
+    if isinstance(value, (list, tuple)):
+        try:
+            return torch.as_tensor(value)
+        except (TypeError, ValueError, RuntimeError, OverflowError):
+            raise error(f"{_name(name)} must be a tensor or a (nested) list of numbers") from None
+    raise error(f"{_name(name)} must be a tensor, got {type(value).__name__}")
+
+
+def check_memberships(pi, *, name: str = "memberships", count: int | None = None, num_classes: int | None = None,
+                      error: type = ConfigError) -> int:
+    """Soft memberships Π (…, m, K): finite, non-negative, every row summing to one within
+    ``MEMBERSHIP_ROW_TOLERANCE + K·u`` (u the unit round-off of Π's dtype; 1e-4 in float32 and float64 for a few
+    classes). ``count`` is m when given; ``num_classes`` is K when given. Two passes over Π (its minimum and its
+    row sums); a NaN or inf is named from the row sums. Returns K."""
+    import torch
+
+    if pi.dim() < 2:
+        raise error(f"{name} must have shape (..., m, K), got {tuple(pi.shape)}")
+    m, k = pi.shape[-2], pi.shape[-1]
+    if count is not None and m != count:
+        raise error(f"{name} have {m} rows for {count} samples")
+    if num_classes is not None:
+        n = check_int(num_classes, "num_classes", low=1, error=error)
+        if k != n:
+            raise error(f"{name} have {k} columns but num_classes={n}")
+    if pi.numel() == 0:
+        return k
+    wide = torch.float32 if pi.dtype in (torch.float16, torch.bfloat16) else pi.dtype
+    detached = pi.detach()
+    # one host synchronisation: NaN propagates through both reductions, ±inf makes the deviation infinite
+    worst, low = torch.stack([(detached.sum(-1, dtype=wide) - 1).abs().amax(), detached.amin().to(wide)]).tolist()
+    if not (math.isfinite(worst) and math.isfinite(low)):
+        check_finite(pi, name)
+        raise NonFiniteError(f"{name} overflow when summed over the classes")
+    if low < 0:
+        raise error(f"{name} must be non-negative, found {low:.3g}")
+    tol = MEMBERSHIP_ROW_TOLERANCE + k * torch.finfo(pi.dtype).eps
+    if worst > tol:
+        raise error(f"every row of {name} must sum to 1 (within {tol:.2g}); a row is off by {worst:.3g}")
+    return k

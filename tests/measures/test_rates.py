@@ -152,10 +152,22 @@ def test_gradients_match_float64_autograd_of_logdet():
 
 
 def test_cholesky_failure_falls_back_to_eigenvalues():
+    # the internal form (Gram matrices made by srr, whose round-off may be indefinite) clamps at zero; the public
+    # logdet_i_plus refuses a G that is indefinite beyond round-off instead of returning a number
+    from srr.errors import ConfigError
+    from srr.measures.logdet import _logdet_i_plus
+
     g = -2.0 * torch.eye(3, dtype=D64)  # I + g is not positive definite: the eigen path clamps at zero
-    assert float(logdet_i_plus(g, 1.0)) == 0.0
+    assert float(_logdet_i_plus(g, 1.0)) == 0.0
     g = torch.diag(torch.tensor([1.0, 2.0, -3.0], dtype=D64))
-    assert float(logdet_i_plus(g, 1.0)) == pytest.approx(math.log(2) + math.log(3))
+    assert float(_logdet_i_plus(g, 1.0)) == pytest.approx(math.log(2) + math.log(3))
+    with pytest.raises(ConfigError, match="not positive semi-definite"):
+        logdet_i_plus(g, 1.0)
+    # round-off indefiniteness is accepted: a rank-one Gram whose computed eigenvalues dip below zero
+    z = torch.randn(500, 1, dtype=torch.float32) @ torch.randn(1, 40)
+    g = z.mT @ z
+    assert float(torch.linalg.eigvalsh(g).min()) < 0
+    assert torch.isfinite(logdet_i_plus(g, 10.0))
 
 
 def test_nearly_singular_float32_stays_finite():

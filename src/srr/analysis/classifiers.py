@@ -10,9 +10,13 @@ norm already).
 """
 from __future__ import annotations
 
+import numbers
+
 import torch
 from torch import Tensor
 
+from .. import checks
+from ..checks import check_allocation, check_int
 from ..errors import ConfigError, DataError
 
 __all__ = ["class_subspaces", "nearest_subspace", "knn", "accuracy"]
@@ -21,29 +25,37 @@ __all__ = ["class_subspaces", "nearest_subspace", "knn", "accuracy"]
 def _flat(z: Tensor, name: str) -> Tensor:
     if not torch.is_tensor(z) or z.dim() < 2:
         raise DataError(f"{name} must be a tensor (m, d, …) with samples in rows")
-    z = z.flatten(1)
     if z.is_complex():
         raise DataError(f"{name} must be real")
+    z = z.flatten(1)
+    checks.check_finite(z, name)  # a NaN would silently decide every comparison
     return z.double()
 
 
 def _labels(y: Tensor, m: int, num_classes: int | None) -> tuple[Tensor, int]:
-    y = torch.as_tensor(y).reshape(-1).long()
-    if y.numel() != m:
-        raise DataError(f"{y.numel()} labels for {m} training features")
-    k = int(y.max()) + 1 if num_classes is None else int(num_classes)
-    if int(y.min()) < 0 or int(y.max()) >= k:
-        raise DataError(f"labels must lie in [0, {k})")
-    return y, k
+    y = checks.as_tensor(y, "labels", error=DataError)
+    if y.is_floating_point() or y.is_complex():
+        raise DataError(f"labels must be integers, found {y.dtype}")
+    return checks.check_labels(y.reshape(-1), num_classes, count=m)
+
+
+def _same_width(train: Tensor, test: Tensor) -> None:
+    if test.shape[1] != train.shape[1]:
+        raise DataError(f"test features have {test.shape[1]} entries per sample, the training features "
+                        f"{train.shape[1]}")
 
 
 def class_subspaces(features: Tensor, labels: Tensor, n_components: int, num_classes: int | None = None) -> list:
     """Per class, the orthonormal basis (d × r) of its top-r principal directions (uncentred); ``None`` for a class
     without samples. r is ``min(n_components, m_j, d)``."""
-    if n_components < 1:
-        raise ConfigError(f"n_components must be positive, got {n_components}")
+    n_components = check_int(n_components, "n_components", low=1)
     z = _flat(features, "features")
     y, k = _labels(labels, len(z), num_classes)
+    return _subspaces(z, y, k, n_components, num_classes)
+
+
+def _subspaces(z: Tensor, y: Tensor, k: int, n_components: int, num_classes: int | None) -> list:
+    check_allocation(k * 1024 + z.numel() * 8 * 2, f"class_subspaces: K = {k:,} classes (num_classes={num_classes})")
     bases = []
     for j in range(k):
         zj = z[y == j]
@@ -58,10 +70,15 @@ def class_subspaces(features: Tensor, labels: Tensor, n_components: int, num_cla
 def nearest_subspace(train: Tensor, train_labels: Tensor, test: Tensor, n_components: int = 10,
                      num_classes: int | None = None) -> Tensor:
     """Predicted labels of ``test``: the class whose top-``n_components`` subspace leaves the smallest residual."""
-    bases = class_subspaces(train, train_labels, n_components, num_classes)
+    n_components = check_int(n_components, "n_components", low=1)
+    z = _flat(train, "train features")
+    y, k = _labels(train_labels, len(z), num_classes)
     x = _flat(test, "test features")
+    _same_width(z, x)
+    check_allocation(k * (len(x) + 128) * 8, f"nearest_subspace: residuals of {len(x):,} test samples for K = {k:,} "
+                     f"classes (num_classes={num_classes})")
     scores = []
-    for u in bases:
+    for u in _subspaces(z, y, k, n_components, num_classes):
         if u is None:
             scores.append(torch.full((len(x),), float("inf"), dtype=x.dtype))
         else:
@@ -74,9 +91,15 @@ def knn(train: Tensor, train_labels: Tensor, test: Tensor, k: int = 5, num_class
     """Predicted labels of ``test`` by a majority vote of the ``k`` most similar training features."""
     z = _flat(train, "train features")
     y, nk = _labels(train_labels, len(z), num_classes)
-    if not 1 <= k <= len(z):
-        raise ConfigError(f"k must lie in [1, {len(z)}], got {k}")
+    if isinstance(k, bool) or not isinstance(k, numbers.Integral) or not 1 <= k <= len(z):
+        raise ConfigError(f"k must lie in [1, {len(z)}] (an integer), got {k!r}")
+    k = int(k)
+    chunk = check_int(chunk, "chunk", low=1)
     x = _flat(test, "test features")
+    _same_width(z, x)
+    rows = min(chunk, len(x))
+    check_allocation(rows * (len(z) + 2 * nk + 2 * k) * 8, f"knn: the similarities of a chunk of {rows:,} test samples "
+                     f"(chunk={chunk}) to {len(z):,} training samples, and their votes for K = {nk:,} classes")
     preds = []
     for i in range(0, len(x), chunk):
         idx = (x[i:i + chunk] @ z.mT).topk(k, dim=1).indices

@@ -9,6 +9,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from .. import checks
+from ..checks import check_allocation, check_int
 from ..errors import DataError
 
 __all__ = ["cosine_matrix", "class_cosines", "plot_cosine_matrices"]
@@ -17,15 +19,27 @@ __all__ = ["cosine_matrix", "class_cosines", "plot_cosine_matrices"]
 def _unit(z: Tensor) -> Tensor:
     if not torch.is_tensor(z) or z.dim() < 2:
         raise DataError("features must be a tensor (m, d, …) with samples in rows")
-    z = z.detach().flatten(1).double()
+    if z.is_complex():
+        raise DataError(f"features are complex ({z.dtype}); cosines are taken of real features")
+    z = z.detach().flatten(1)
+    checks.check_finite(z, "features")  # a NaN would silently turn every mean into NaN
+    z = z.double()
     return z / z.norm(dim=1, keepdim=True).clamp_min(1e-12)
+
+
+def _checked_labels(features: Tensor, labels) -> Tensor:
+    if not torch.is_tensor(features) or features.dim() < 2:
+        raise DataError("features must be a tensor (m, d, …) with samples in rows")
+    labels = checks.as_tensor(labels, "labels", error=DataError)
+    if labels.is_floating_point() or labels.is_complex():
+        raise DataError(f"labels must be integers, found {labels.dtype}")
+    return checks.check_labels(labels.reshape(-1), count=features.shape[0])[0]
 
 
 def cosine_matrix(features: Tensor, labels: Tensor) -> tuple[Tensor, Tensor]:
     """``(|cos| (m × m) of the samples sorted by label, the sorted labels)``."""
-    labels = torch.as_tensor(labels).reshape(-1)
-    if labels.numel() != features.shape[0]:
-        raise DataError(f"{labels.numel()} labels for {features.shape[0]} features")
+    labels = _checked_labels(features, labels)
+    check_allocation(3 * len(labels) ** 2 * 8, f"cosine_matrix of {len(labels):,} samples (an m × m matrix)")
     order = torch.argsort(labels, stable=True)
     z = _unit(features)[order]
     return (z @ z.mT).abs(), labels[order]
@@ -37,14 +51,18 @@ def class_cosines(features: Tensor, labels: Tensor, max_samples: int | None = 30
     Above ``max_samples`` samples the means are taken over a fixed random subset of that size (seeded), which keeps
     the cost at ``max_samples² · d``; ``None`` uses every sample.
     """
-    labels = torch.as_tensor(labels).reshape(-1).to(features.device)
-    if labels.numel() != features.shape[0]:
-        raise DataError(f"{labels.numel()} labels for {features.shape[0]} features")
+    labels = _checked_labels(features, labels).to(features.device)
+    if max_samples is not None:
+        max_samples = check_int(max_samples, "max_samples", low=1)
+    seed = check_int(seed, "seed")
     if max_samples is not None and len(labels) > max_samples:
         pick = torch.randperm(len(labels), generator=torch.Generator().manual_seed(seed))[:max_samples]
         features, labels = features[pick.to(features.device)], labels[pick.to(labels.device)]
     z = _unit(features)
-    k = int(labels.max()) + 1
+    k = int(labels.max()) + 1 if len(labels) else 1
+    m = len(z)
+    check_allocation((m * k + 2 * k * k + 2 * min(m, 2048) * (m + k)) * 8,
+                     f"class_cosines: {m:,} samples of K = {k:,} classes (the largest label + 1)")
     onehot = torch.nn.functional.one_hot(labels.long(), k).double()
     # Σ over pairs of |cos| by blocks of classes, without an m × m matrix held at once
     block = torch.zeros(k, k, dtype=torch.float64)

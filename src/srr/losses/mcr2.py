@@ -15,7 +15,9 @@ Everything is computed from Gram matrices — ``ZᵀZ``, ``Zᵀ Π_k Z`` (d × d
 are sums over samples. When ``torch.distributed`` is initialised (and ``distributed`` is not False) they are
 all-reduced before the log-determinants, so every process gets the loss of the *global* batch, exactly; the backward
 pass sums the Gram gradients over processes, so that DDP's gradient averaging yields the exact global-batch gradient
-(see :mod:`srr.losses.distributed`). Log-determinants go through :func:`srr.measures.logdet_i_plus`.
+(see :mod:`srr.losses.distributed`). Log-determinants go through the factorisation of
+:func:`srr.measures.logdet_i_plus`, without its checks of G (these Gram matrices are positive semi-definite by
+construction).
 """
 from __future__ import annotations
 
@@ -24,9 +26,10 @@ import math
 import torch
 from torch import Tensor, nn
 
+from ..checks import (as_tensor, check_allocation, check_dtype, check_eps, check_finite, check_int, check_labels,
+                      check_memberships, check_number)
 from ..errors import ConfigError
-from ..checks import check_eps, check_finite
-from ..measures.logdet import compute_dtype, logdet_i_plus
+from ..measures.logdet import _logdet_i_plus, compute_dtype
 from .distributed import all_reduce_max, all_reduce_sum, distributed_world
 
 __all__ = ["MCR2", "DEFAULT_EPS"]
@@ -48,11 +51,15 @@ class MCR2(nn.Module):
                  group=None):
         super().__init__()
         self.eps = check_eps(eps)
-        if not (gamma1 > 0 and math.isfinite(gamma1) and math.isfinite(gamma2)):
-            raise ConfigError(f"gamma1 must be positive and gamma2 finite, got {gamma1} and {gamma2}")
-        if num_classes is not None and num_classes < 1:
-            raise ConfigError(f"num_classes must be positive, got {num_classes}")
-        self.gamma1, self.gamma2, self.num_classes = float(gamma1), float(gamma2), num_classes
+        gamma1 = check_number(gamma1, "gamma1", low=0.0, low_open=True)
+        gamma2 = check_number(gamma2, "gamma2")
+        if num_classes is not None:
+            num_classes = check_int(num_classes, "num_classes", low=1)
+        if dtype is not None:
+            check_dtype(dtype)
+        if distributed is not None and not isinstance(distributed, bool):
+            raise ConfigError(f"distributed must be None, True or False, got {distributed!r}")
+        self.gamma1, self.gamma2, self.num_classes = gamma1, gamma2, num_classes
         self.dtype, self.distributed, self.group = dtype, distributed, group
 
     def extra_repr(self) -> str:
@@ -64,29 +71,32 @@ class MCR2(nn.Module):
     def _world(self) -> int:
         return 1 if self.distributed is False else distributed_world(self.group)
 
-    def memberships(self, target: Tensor, m: int, dtype: torch.dtype, device) -> Tensor:
-        """Π (m × K) from integer labels (one-hot) or soft memberships (checked)."""
-        target = torch.as_tensor(target).to(device)
+    def memberships(self, target: Tensor, m: int, dtype: torch.dtype, device, features: int | None = None) -> Tensor:
+        """Π (m × K) from integer labels (one-hot) or soft memberships (finite, non-negative, rows summing to one
+        within ``srr.checks.MEMBERSHIP_ROW_TOLERANCE + K·u``). With ``features`` (d), the memory of the class Gram
+        computation is checked too, before Π is checked or made."""
+        target = as_tensor(target, "labels")
         if target.is_floating_point():
-            check_finite(target, "memberships")
             if target.dim() != 2 or target.shape[0] != m:
                 raise ConfigError(f"memberships must be (m, K) with m = {m}, got {tuple(target.shape)}")
-            if self.num_classes is not None and target.shape[1] != self.num_classes:
-                raise ConfigError(f"memberships have {target.shape[1]} columns but num_classes={self.num_classes}")
-            if bool((target < 0).any()):
-                raise ConfigError("memberships must be non-negative")
-            return target.to(dtype)
+            self._check_memory(m, target.shape[1], features, dtype, device)
+            check_memberships(target, num_classes=self.num_classes)
+            return target.to(device=device, dtype=dtype)
         if target.dim() != 1 or target.shape[0] != m:
             raise ConfigError(f"labels must be (m,) with m = {m}, got {tuple(target.shape)}")
-        if m and int(target.min()) < 0:
-            raise ConfigError(f"labels must be non-negative, got {int(target.min())}")
-        top = int(target.max()) + 1 if m else 1
-        k = self.num_classes if self.num_classes is not None else top
+        target, k = check_labels(target, self.num_classes, error=ConfigError)
         if self._world() > 1 and self.num_classes is None:
-            k = all_reduce_max(k, target.device, self.group)
-        if top > k:
-            raise ConfigError(f"label {top - 1} is out of range for num_classes={k}")
-        return nn.functional.one_hot(target.long(), k).to(dtype)
+            k = all_reduce_max(k, device, self.group)
+        self._check_memory(m, k, features, dtype, device)
+        target = target.to(device)
+        return torch.zeros(m, k, dtype=dtype, device=device).scatter_(1, target.unsqueeze(1), 1)
+
+    def _check_memory(self, m: int, k: int, d: int | None, dtype: torch.dtype, device) -> None:
+        """Π (m × K) and, given d, the weighted copies of Z (K × d × m) and the K + 1 Gram matrices with factors."""
+        need = m * k + (0 if d is None else k * d * m + 2 * (k + 1) * d * d)
+        check_allocation(need * torch.empty((), dtype=dtype).element_size(),
+                         lambda: f"MCR2: K = {k:,} classes (num_classes={self.num_classes}) of {d or '?'} × "
+                         f"{d or '?'} Gram matrices and an m × K membership matrix for m = {m:,} samples", device)
 
     def terms(self, z: Tensor, target: Tensor) -> dict[str, Tensor]:
         """``{"loss", "R" (= R_γ₁), "Rc", "delta_R" (= R − R^c with γ₁ = 1)}`` of the (global) batch."""
@@ -107,7 +117,7 @@ class MCR2(nn.Module):
             raise ConfigError(f"MCR² expects features (m, d) with samples in rows, got shape {tuple(z.shape)}")
         z = z.to(compute_dtype(z, self.dtype))
         m, d = z.shape
-        pi = self.memberships(target, m, z.dtype, z.device)
+        pi = self.memberships(target, m, z.dtype, z.device, features=d)
         class_grams = (z.mT.unsqueeze(0) * pi.mT.unsqueeze(1)) @ z  # (K, d, d): Zᵀ Π_k Z
         return {"gram": z.mT @ z, "class_grams": class_grams, "counts": pi.sum(0), "total": z.new_tensor([float(m)])}
 
@@ -118,8 +128,8 @@ class MCR2(nn.Module):
         if float(total.detach()) == 0:
             raise ConfigError("MCR² of zero samples is undefined")
         scale = d / (total * self.eps**2)
-        r_gamma = 0.5 * logdet_i_plus(gram, self.gamma1 * scale)
+        r_gamma = 0.5 * _logdet_i_plus(gram, self.gamma1 * scale)
         class_scale = d / (counts.clamp_min(1e-12) * self.eps**2)
-        rc = (counts / (2 * total) * logdet_i_plus(class_grams, class_scale)).sum()
-        r = r_gamma if self.gamma1 == 1.0 else 0.5 * logdet_i_plus(gram.detach(), scale)
+        rc = (counts / (2 * total) * _logdet_i_plus(class_grams, class_scale)).sum()
+        r = r_gamma if self.gamma1 == 1.0 else 0.5 * _logdet_i_plus(gram.detach(), scale)
         return {"loss": -self.gamma2 * r_gamma + rc, "R": r_gamma, "Rc": rc, "delta_R": (r - rc).detach()}

@@ -22,7 +22,7 @@ from typing import Callable
 import torch
 from torch import Tensor
 
-from ..checks import check_eps, check_finite
+from ..checks import check_dtype, check_eps, check_finite, check_number
 from ..errors import ConfigError, NonFiniteError
 
 __all__ = ["check_finite", "check_eps", "compute_dtype", "gram", "logdet_i_plus", "gram_logdet", "guard_finite"]
@@ -32,14 +32,13 @@ CHUNK_BYTES = 1 << 20
 
 
 def compute_dtype(x: Tensor, dtype: torch.dtype | None) -> torch.dtype:
-    """The dtype the rate is computed in: ``dtype`` if given, else float32 for half inputs, else the input's."""
+    """The dtype the rate is computed in: ``dtype`` if given, else the input's; half precision (float16, bfloat16,
+    given or implied) and integer input compute in float32, since no factorisation exists in half precision."""
     if dtype is not None:
-        if not dtype.is_floating_point:
-            raise ConfigError(f"dtype must be a floating dtype, got {dtype}")
-        return dtype
-    if x.dtype in (torch.float16, torch.bfloat16) or not x.is_floating_point():
-        return torch.float32
-    return x.dtype
+        check_dtype(dtype)
+    else:
+        dtype = x.dtype if x.is_floating_point() else torch.float32
+    return torch.float32 if dtype in (torch.float16, torch.bfloat16) else dtype
 
 
 def gram(z: Tensor) -> tuple[Tensor, bool]:
@@ -57,10 +56,66 @@ def gram(z: Tensor) -> tuple[Tensor, bool]:
 def logdet_i_plus(g: Tensor, scale: Tensor | float) -> Tensor:
     """``logdet(I + scale·g)`` for symmetric positive semi-definite ``g`` (…, n, n), batched and differentiable.
 
-    ``scale`` is a positive number or a tensor broadcastable to the batch shape ``g.shape[:-2]``.
-    Cholesky first; if it fails for any batch member, the batch is recomputed from the eigenvalues clamped so that
-    those of ``g`` are ≥ 0. Raises :class:`~srr.errors.NonFiniteError` if ``g`` or the result is not finite.
+    ``scale`` is a finite number ≥ 0 or a tensor of such numbers broadcastable to the batch shape ``g.shape[:-2]``.
+    ``g`` must be symmetric positive semi-definite up to round-off: it is refused (:class:`~srr.errors.ConfigError`)
+    when ``|g − gᵀ|`` or the most negative eigenvalue exceeds ``32·n·u·tr|g|`` (u the unit round-off of its dtype),
+    which costs one more Cholesky factorisation. Half-precision and integer ``g`` compute in float32. Cholesky
+    first; if it fails for any batch member, the batch is recomputed from the eigenvalues clamped so that those of
+    ``g`` are ≥ 0. Raises :class:`~srr.errors.NonFiniteError` if ``g`` or the result is not finite.
     """
+    if not torch.is_tensor(g):
+        raise ConfigError(f"G must be a torch.Tensor, got {type(g).__name__}")
+    if g.is_complex():
+        raise ConfigError(f"G is complex ({g.dtype}); logdet_i_plus takes real symmetric matrices")
+    if g.dim() < 2 or g.shape[-1] != g.shape[-2]:
+        raise ConfigError(f"G must be square matrices (..., n, n), got shape {tuple(g.shape)}")
+    g = g.to(compute_dtype(g, None))
+    scale = _check_scale(scale, g.shape[:-2])
+    _check_psd(g)
+    return _logdet_i_plus(g, scale)
+
+
+def _check_scale(scale, batch: torch.Size):
+    """A scale ≥ 0 and finite: a number, or a real tensor broadcastable to ``batch``."""
+    if not torch.is_tensor(scale):
+        return check_number(scale, "scale", low=0.0)
+    if scale.is_complex() or scale.dtype == torch.bool:
+        raise ConfigError(f"scale must be real, got {scale.dtype}")
+    try:
+        fits = torch.broadcast_shapes(scale.shape, batch) == batch
+    except RuntimeError:
+        fits = False
+    if not fits:
+        raise ConfigError(f"scale of shape {tuple(scale.shape)} does not broadcast to the batch shape {tuple(batch)}")
+    s = scale.detach()
+    if s.numel() and not bool((torch.isfinite(s) & (s >= 0)).all()):
+        raise ConfigError(f"scale must be finite and >= 0, found {float(s[~(torch.isfinite(s) & (s >= 0))][0]):g}")
+    return scale
+
+
+def _check_psd(g: Tensor) -> None:
+    """Refuse a ``g`` that is not symmetric positive semi-definite beyond round-off (see :func:`logdet_i_plus`)."""
+    n = g.shape[-1]
+    if n == 0 or g.numel() == 0:
+        return
+    gd = g.detach()
+    size = gd.diagonal(dim1=-2, dim2=-1).abs().sum(-1)
+    asym = (gd - gd.mT).abs().amax(dim=(-2, -1))
+    if not bool(torch.isfinite(size).all() & torch.isfinite(asym).all()):
+        check_finite(g, "G")
+        raise NonFiniteError("G overflows (its entries are too large for its dtype); pass float64 or rescale")
+    tol = 32 * n * torch.finfo(g.dtype).eps * size + torch.finfo(g.dtype).tiny
+    if not bool((asym <= tol).all()):
+        raise ConfigError(f"G is not symmetric: |G - Gᵀ| reaches {float(asym.max()):.3g}, beyond round-off")
+    shifted = gd + tol[..., None, None] * torch.eye(n, dtype=g.dtype, device=g.device)
+    if not bool((torch.linalg.cholesky_ex(shifted)[1] == 0).all()):
+        raise ConfigError("G is not positive semi-definite: it has an eigenvalue below -32·n·u·tr|G| (beyond "
+                          "round-off); logdet_i_plus takes Gram matrices")
+
+
+def _logdet_i_plus(g: Tensor, scale: Tensor | float) -> Tensor:
+    """:func:`logdet_i_plus` without the checks of its arguments, for Gram matrices formed inside srr (positive
+    semi-definite by construction) and scales already checked."""
     n = g.shape[-1]
     if n == 0:
         return g.new_zeros(g.shape[:-2])
@@ -68,8 +123,9 @@ def logdet_i_plus(g: Tensor, scale: Tensor | float) -> Tensor:
         scale = scale.to(g.dtype)[..., None, None]
     a = g * scale
     a.diagonal(dim1=-2, dim2=-1).add_(1.0)
+    out = _cholesky_logdet(a)
     _warn_if_imprecise(g, scale[..., 0, 0].detach() if torch.is_tensor(scale) else scale)
-    return _cholesky_logdet(a)
+    return out
 
 
 def gram_logdet(z: Tensor, scale: float, *, normalize: bool = False) -> Tensor:
@@ -97,8 +153,9 @@ def _flat_gram_logdet(flat: Tensor, scale: float, normalize: bool = False) -> Te
     left, right = (flat.mT, flat) if d <= m else (flat, flat.mT)
     eye = torch.eye(n, dtype=flat.dtype, device=flat.device).expand(flat.shape[0], n, n)
     a = torch.baddbmm(eye, left, right, alpha=scale)
-    _warn_if_imprecise(a, 1.0, shift=n)
-    return _cholesky_logdet(a)
+    out = _cholesky_logdet(a)
+    _warn_if_imprecise(a, 1.0, shift=n)  # after the factorisation: no warning precedes an error
+    return out
 
 
 def chunk_length(x: Tensor, bytes_per_item: int) -> int:

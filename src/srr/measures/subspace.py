@@ -6,9 +6,13 @@ shape (…, K, d, p); :func:`heads_from_qkv` turns a CRATE ``qkv.weight`` (K·p 
 """
 from __future__ import annotations
 
+import math
+import warnings
+
 import torch
 from torch import Tensor
 
+from ..checks import check_allocation, check_bool, check_choice, check_int, check_number
 from ..errors import ConfigError
 from .logdet import check_eps, check_finite, chunk_length, compute_dtype, gram_logdet, guard_finite, map_chunks
 from .rates import coding_rate
@@ -18,6 +22,9 @@ __all__ = ["heads_from_qkv", "subspace_compression", "sparsity", "sparse_rate_re
 
 def heads_from_qkv(weight: Tensor, heads: int) -> Tensor:
     """Per-head bases U (K, d, p) from a tied projection weight of shape (K·p, d) whose head-k rows are U_kᵀ."""
+    if not torch.is_tensor(weight):
+        raise ConfigError(f"weight must be a torch.Tensor, got {type(weight).__name__}")
+    heads = check_int(heads, "heads", low=1)
     if weight.dim() != 2 or weight.shape[0] % heads:
         raise ConfigError(f"a projection of shape {tuple(weight.shape)} cannot be split into {heads} heads")
     kp, d = weight.shape
@@ -42,15 +49,24 @@ def subspace_compression(
     ``eps`` is ε (not ε²): the authors' ε² = 0.01 is ``eps=0.1``.
     """
     eps = check_eps(eps)
-    if not (torch.is_tensor(Z) and torch.is_tensor(U)):
-        raise ConfigError("Z and U must be torch tensors")
+    reduction = check_choice(reduction, "reduction", ("sum", "none"))
+    normalize = check_bool(normalize, "normalize")
+    for name, t in (("Z", Z), ("U", U)):
+        if not torch.is_tensor(t):
+            raise ConfigError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
+        if t.is_complex():
+            raise ConfigError(f"{name} is complex ({t.dtype}); subspace_compression takes real tensors")
     if Z.dim() < 2 or U.dim() < 3:
         raise ConfigError(f"Z must be (..., N, d) and U (..., K, d, p); got {tuple(Z.shape)} and {tuple(U.shape)}")
     if Z.shape[-1] != U.shape[-2]:
         raise ConfigError(f"token dimension {Z.shape[-1]} does not match subspace dimension {U.shape[-2]}")
-    if reduction not in ("sum", "none"):
-        raise ConfigError(f"reduction must be 'sum' or 'none', got {reduction!r}")
+    try:
+        batch = torch.broadcast_shapes(Z.shape[:-2], U.shape[:-3])
+    except RuntimeError:
+        raise ConfigError(f"the batch dimensions of Z {tuple(Z.shape[:-2])} and of U {tuple(U.shape[:-3])} do not "
+                          "broadcast (Z is (..., N, d), U (..., K, d, p))") from None
     ct = compute_dtype(Z, dtype)
+    _check_projection_memory(Z, U, batch, ct)
     z, u = Z.to(ct), U.to(ct)
     n, p = z.shape[-2], u.shape[-1]
     if n == 0:
@@ -58,6 +74,21 @@ def subspace_compression(
     else:
         per_head = guard_finite(lambda: _chunked_per_head(z, u, p / (n * eps**2), normalize), Z=Z, U=U)
     return per_head.sum(-1) if reduction == "sum" else per_head
+
+
+def _check_projection_memory(z: Tensor, u: Tensor, batch: torch.Size, ct: torch.dtype) -> None:
+    """Refuse, before allocating, projections W_k = Z U_k that do not fit: the concatenated bases (d × K·p) and,
+    at once, W with its normalised copy or Gram matrices for the whole batch, or for one chunk per thread when the
+    samples go through in chunks (see :func:`_chunked_per_head`)."""
+    n, (k, d, p) = z.shape[-2], u.shape[-3:]
+    e = torch.empty((), dtype=ct).element_size()
+    per_item = k * n * p
+    items = math.prod(batch)
+    if z.dim() - 2 > u.dim() - 3 and z.shape[0] > 1 and z.device.type == "cpu":
+        items = min(items, (items // z.shape[0]) * torch.get_num_threads())
+    need = (math.prod(u.shape[:-3]) * k * d * p + 2 * items * per_item) * e
+    check_allocation(need, lambda: f"subspace_compression: projections of N = {n:,} tokens onto K = {k:,} heads of "
+                     f"p = {p:,} dimensions (K·p = {k * p:,}) for {math.prod(batch):,} sample(s)", z.device)
 
 
 def _chunked_per_head(z: Tensor, u: Tensor, scale: float, normalize: bool) -> Tensor:
@@ -93,11 +124,17 @@ def _project(z: Tensor, u: Tensor) -> Tensor:
 def sparsity(Z: Tensor, threshold: float = 0.0) -> Tensor:
     """Fraction of entries with ``|z| > threshold`` over the last two dimensions: ``‖Z‖₀ / (N·d)``.
 
-    The authors plot this per layer on ISTA outputs (non-negative). Returns shape ``Z.shape[:-2]``.
+    The authors plot this per layer on ISTA outputs (non-negative). ``threshold`` is a finite number ≥ 0.
+    Returns shape ``Z.shape[:-2]``; refuses Z without entries (N·d = 0), whose fraction is undefined.
     """
+    threshold = check_number(threshold, "threshold", low=0.0)
     check_finite(Z, "Z")
     if Z.dim() < 2:
         raise ConfigError(f"Z must have shape (..., N, d), got {tuple(Z.shape)}")
+    if Z.shape[-2] * Z.shape[-1] == 0:
+        raise ConfigError(f"Z of shape {tuple(Z.shape)} has no entries (N·d = 0): its sparsity is undefined")
+    if Z.dtype == torch.bool:
+        Z = Z.to(torch.uint8)
     return (Z.abs() > threshold).to(torch.float32).mean(dim=(-2, -1))
 
 
@@ -114,12 +151,17 @@ def sparse_rate_reduction(
 
     ``Z`` (…, N, d) tokens in rows, ``U`` (…, K, d, p). ``R(Z) = ½ logdet(I + d/(N ε²) ZᵀZ)``.
     ``norm="l0"`` counts non-zero entries of the sample (no gradient); ``"l1"`` is the working surrogate ``Σ|z|``.
-    ``eps`` is ε (not ε²). The layer measure of the sparse-rate-reduction study, μ_SRR, is the negative of this.
+    ``lam`` (λ) is a finite number ≥ 0. ``eps`` is ε (not ε²). The layer measure of the sparse-rate-reduction study,
+    μ_SRR, is the negative of this.
     """
-    if norm not in ("l0", "l1"):
-        raise ConfigError(f"norm must be 'l0' or 'l1', got {norm!r}")
-    r = coding_rate(Z, eps, dtype=dtype)
-    rc = subspace_compression(Z, U, eps, dtype=dtype)
+    lam = check_number(lam, "lam", low=0.0)
+    norm = check_choice(norm, "norm", ("l0", "l1"))
+    with warnings.catch_warnings(record=True) as caught:  # a precision warning of one part is shown only if the
+        warnings.simplefilter("always")  # other part does not fail: no warning precedes an error
+        rc = subspace_compression(Z, U, eps, dtype=dtype)  # checks Z and U (shapes, batch dimensions) first
+        r = coding_rate(Z, eps, dtype=dtype)
+    for w in caught:
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     zz = Z.to(r.dtype)
     penalty = (zz != 0).to(r.dtype).sum((-2, -1)) if norm == "l0" else zz.abs().sum((-2, -1))
     return r - rc - lam * penalty

@@ -15,8 +15,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from ..checks import check_allocation, check_eps
 from ..errors import DataError
-from ..checks import check_eps
 from .operators import regularized_inverse
 
 __all__ = ["circulant_matrix", "block_circulant_operator"]
@@ -24,9 +24,10 @@ __all__ = ["circulant_matrix", "block_circulant_operator"]
 
 def circulant_matrix(z: Tensor) -> Tensor:
     """``circ(z)`` (C·T × T) of one signal z (C × T): column s is ``vec(roll(z, s, dim=-1))``."""
-    if z.dim() != 2:
-        raise DataError(f"circulant_matrix expects one signal (C, T), got shape {tuple(z.shape)}")
+    if not torch.is_tensor(z) or z.dim() != 2:
+        raise DataError(f"circulant_matrix expects one signal (C, T), got {tuple(getattr(z, 'shape', ()))}")
     t = z.shape[-1]
+    check_allocation(2 * z.numel() * t * z.element_size(), f"circulant_matrix of a signal {tuple(z.shape)}", z.device)
     return torch.stack([torch.roll(z, s, dims=-1).reshape(-1) for s in range(t)], dim=1)
 
 
@@ -36,9 +37,12 @@ def block_circulant_operator(z: Tensor, eps: float) -> Tensor:
     Applied to the features of all samples it gives the expansion operator Ē; applied to the samples of class j
     (so m = m_j) the compression operator C̄_j.
     """
-    if z.dim() != 3 or z.shape[0] == 0:
-        raise DataError(f"block_circulant_operator expects signals (m, C, T) with m ≥ 1, got {tuple(z.shape)}")
+    if not torch.is_tensor(z) or z.dim() != 3 or z.shape[0] == 0:
+        raise DataError("block_circulant_operator expects signals (m, C, T) with m ≥ 1, "
+                        f"got {tuple(getattr(z, 'shape', ()))}")
     m, c, t = z.shape
     alpha = c / (m * check_eps(eps) ** 2)
+    check_allocation((2 * m * t * c * t + 4 * (c * t) ** 2) * z.element_size(),
+                     f"block_circulant_operator: {m} signals of {c} × {t} (a {c * t} × {c * t} operator)", z.device)
     shifts = torch.stack([torch.roll(z, s, dims=-1) for s in range(t)], dim=1).reshape(m * t, c * t)
     return t * regularized_inverse(shifts.mT @ shifts, alpha / t)

@@ -32,11 +32,11 @@ import math
 import torch
 from torch import Tensor, nn
 
+from ..checks import check_allocation, check_eps, check_finite, check_int, check_number
 from ..errors import ConfigError, DataError
-from ..checks import check_eps, check_finite
 from .operators import check_labels, class_grams, class_operators, regularized_inverse
 
-__all__ = ["ReduLayer", "normalize_features", "DEFAULT_EPS", "DEFAULT_ETA", "DEFAULT_LAM"]
+__all__ = ["ReduLayer", "normalize_features", "check_layer_args", "DEFAULT_EPS", "DEFAULT_ETA", "DEFAULT_LAM"]
 
 DEFAULT_ETA, DEFAULT_EPS, DEFAULT_LAM = 0.5, math.sqrt(0.1), 500.0
 
@@ -45,6 +45,28 @@ def normalize_features(z: Tensor) -> Tensor:
     """Scale every sample (first axis) to unit Euclidean norm over all its other axes."""
     norm = z.flatten(1).norm(dim=1).clamp_min(1e-12)
     return z / norm.view(-1, *([1] * (z.dim() - 1)))
+
+
+def check_layer_args(channels, num_classes, spatial, eta, eps, lam, dtype, layers: int = 1) -> dict:
+    """The arguments of :class:`ReduLayer`, checked: positive integer sizes, at most two spatial axes, finite positive
+    η and λ, ε as :func:`srr.checks.check_eps`, dtype float32 or float64; and the memory of the operators E and C_j
+    of ``layers`` layers (K + 1 operators of F × C × C, complex for signals) compared with what the machine can give
+    before any is allocated."""
+    channels = check_int(channels, "channels", low=1)
+    num_classes = check_int(num_classes, "num_classes", low=1)
+    if isinstance(spatial, (str, bytes)) or not hasattr(spatial, "__len__") or len(spatial) > 2:
+        raise ConfigError(f"spatial must be (), (T,) or (H, W), got {spatial!r}")
+    spatial = tuple(check_int(s, "spatial size", low=1) for s in spatial)
+    if dtype not in (torch.float32, torch.float64):
+        raise ConfigError(f"a ReduNet computes in torch.float32 or torch.float64, got dtype={dtype!r}")
+    args = {"channels": channels, "num_classes": num_classes, "spatial": spatial, "dtype": dtype,
+            "eta": check_number(eta, "eta", low=0.0, low_open=True), "eps": check_eps(eps),
+            "lam": check_number(lam, "lam", low=0.0, low_open=True)}
+    size = (2 if spatial else 1) * torch.empty((), dtype=dtype).element_size()
+    check_allocation(layers * (num_classes + 1) * math.prod(spatial) * channels**2 * size,
+                     lambda: f"ReduNet operators of {layers} layer(s): {num_classes + 1:,} (num_classes + 1) × "
+                     f"{math.prod(spatial):,} frequencies × {channels} × {channels} channels")
+    return args
 
 
 class ReduLayer(nn.Module):
@@ -58,14 +80,10 @@ class ReduLayer(nn.Module):
     def __init__(self, channels: int, num_classes: int, spatial: tuple[int, ...] = (), eta: float = DEFAULT_ETA,
                  eps: float = DEFAULT_EPS, lam: float = DEFAULT_LAM, dtype: torch.dtype = torch.float32):
         super().__init__()
-        spatial = tuple(int(s) for s in spatial)
-        if channels < 1 or num_classes < 1 or len(spatial) > 2 or any(s < 1 for s in spatial):
-            raise ConfigError(f"invalid ReduNet layer: channels={channels}, num_classes={num_classes}, "
-                              f"spatial={spatial} (at most two spatial axes)")
-        if not (eta > 0 and lam > 0):
-            raise ConfigError(f"eta and lam must be positive, got eta={eta}, lam={lam}")
-        self.channels, self.num_classes, self.spatial = int(channels), int(num_classes), spatial
-        self.eta, self.eps, self.lam = float(eta), check_eps(eps), float(lam)
+        a = check_layer_args(channels, num_classes, spatial, eta, eps, lam, dtype)
+        channels, num_classes, spatial = a["channels"], a["num_classes"], a["spatial"]
+        self.channels, self.num_classes, self.spatial = channels, num_classes, spatial
+        self.eta, self.eps, self.lam = a["eta"], a["eps"], a["lam"]
         self.real_dtype = dtype
         op_dtype = (torch.complex128 if dtype == torch.float64 else torch.complex64) if spatial else dtype
         nf, c = math.prod(spatial), self.channels
@@ -98,6 +116,8 @@ class ReduLayer(nn.Module):
 
     def check_input(self, z: Tensor) -> Tensor:
         shape = (self.channels, *self.spatial)
+        if not torch.is_tensor(z):
+            raise DataError(f"ReduNet layer expects a tensor of features, got {type(z).__name__}")
         if z.dim() != 1 + len(shape) or tuple(z.shape[1:]) != shape:
             raise DataError(f"ReduNet layer expects features of shape (m, {', '.join(map(str, shape))}), "
                             f"got {tuple(z.shape)}")
@@ -115,7 +135,12 @@ class ReduLayer(nn.Module):
         m = z.shape[0]
         if m == 0:
             raise DataError("cannot construct a ReduNet layer from zero samples")
-        labels = check_labels(labels.to(z.device), m, self.num_classes)
+        labels = check_labels(labels, m, self.num_classes).to(z.device)
+        nf, c, k = math.prod(self.spatial), self.channels, self.num_classes
+        # in complex128 (float64 for vectors): the features, the class Gram matrices and their inverses' workspace
+        check_allocation((m * c * nf + 4 * (k + 1) * nf * c * c) * (16 if self.spatial else 8),
+                         lambda: f"ReduNet construction: {k:,} classes × {nf:,} frequencies × {c} × {c} operators "
+                         f"for {m:,} samples", z.device)
         v = self.to_frequency(z.to(torch.float64))  # (m, C, F), complex128 for signals
         counts = torch.bincount(labels, minlength=self.num_classes)
         grams = class_grams(v, labels, self.num_classes)  # (K, F, C, C)
@@ -131,6 +156,7 @@ class ReduLayer(nn.Module):
     def memberships_and_step(self, z: Tensor) -> tuple[Tensor, Tensor]:
         """The soft memberships π̂ (m, K) and the next features (m, C, *spatial)."""
         z = self.check_input(z).to(self.real_dtype)
+        self._check_step_memory(len(z))
         v = self.to_frequency(z).to(self.E.dtype).permute(2, 1, 0)  # (F, C, m): one C × m block per frequency
         ez = self.E @ v
         cz = self.Cs @ v.unsqueeze(0)  # (K, F, C, m)
@@ -139,6 +165,13 @@ class ReduLayer(nn.Module):
         comp = (cz * weights[:, None, None, :]).sum(0)
         step = self.from_frequency((v + self.eta * (ez - comp)).permute(2, 1, 0))
         return pi, normalize_features(step)
+
+    def _check_step_memory(self, m: int) -> None:
+        """The compressed features C_j z of all classes, (K, F, C, m), and their weighted copy must fit."""
+        size = torch.empty((), dtype=self.E.dtype).element_size()
+        check_allocation(2 * self.num_classes * math.prod(self.spatial) * self.channels * m * size,
+                         lambda: f"ReduNet layer: C_j z of {self.num_classes:,} classes for a chunk of {m:,} samples "
+                         "(the chunk argument)", self.E.device)
 
     def soft_memberships(self, cz: Tensor) -> Tensor:
         """``π̂_j = softmax_j(−λ ‖C_j z‖)`` (m, K) from the compressed features ``cz`` (K, F, C, m); classes without
@@ -153,6 +186,7 @@ class ReduLayer(nn.Module):
     def membership_logits(self, z: Tensor) -> Tensor:
         """``−λ ‖C_j z‖`` (m, K), −inf for classes without training samples: the logits of π̂ (differentiable)."""
         z = self.check_input(z).to(self.real_dtype)
+        self._check_step_memory(len(z))
         v = self.to_frequency(z).to(self.E.dtype).permute(2, 1, 0)
         return self._logits(self.Cs @ v.unsqueeze(0)).mT
 

@@ -20,13 +20,15 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
+from ..checks import check_bool, check_int
 from ..errors import CheckpointError, ConfigError, DataError
 from ..models.config import MAX_CLASSES, MAX_DEPTH, MAX_WIDTH, ModelConfig
 from ..models.hub import PretrainedMixin, from_pretrained, save_pretrained
 from ..models.registry import register_model
 from ..settings import option
-from .layer import DEFAULT_EPS, DEFAULT_ETA, DEFAULT_LAM, ReduLayer, normalize_features
+from .layer import DEFAULT_EPS, DEFAULT_ETA, DEFAULT_LAM, ReduLayer, check_layer_args, normalize_features
 from .lift import Lift
+from .operators import check_labels
 
 __all__ = ["ReduNet", "ReduNetConfig"]
 
@@ -84,9 +86,12 @@ class ReduNet(PretrainedMixin, nn.Module):
                  in_channels: int | None = None, kernel: int = 3, eta: float = DEFAULT_ETA, eps: float = DEFAULT_EPS,
                  lam: float = DEFAULT_LAM, relu: bool = True, seed: int = 0, dtype: torch.dtype = torch.float32):
         super().__init__()
-        if layers < 1:
-            raise ConfigError(f"a ReduNet needs at least one layer, got {layers}")
-        spatial = tuple(int(s) for s in spatial)
+        layers = check_int(layers, "layers", low=1)
+        checked = check_layer_args(channels, num_classes, spatial, eta, eps, lam, dtype, layers=layers)
+        num_classes, channels, spatial = checked["num_classes"], checked["channels"], checked["spatial"]
+        eta, lam = checked["eta"], checked["lam"]
+        in_channels = None if in_channels is None else check_int(in_channels, "in_channels", low=1)
+        kernel, seed, relu = check_int(kernel, "kernel", low=1), check_int(seed, "seed"), check_bool(relu, "relu")
         self.num_classes, self.channels, self.spatial, self.dtype = num_classes, channels, spatial, dtype
         if in_channels is not None:
             if not spatial:
@@ -125,6 +130,8 @@ class ReduNet(PretrainedMixin, nn.Module):
         """The layer-0 features: lifted (if there is a lift), reshaped to (m, C, *spatial), unit norm."""
         if not torch.is_tensor(x) or x.dim() < 1:
             raise DataError("ReduNet input must be a tensor with samples along the first axis")
+        if x.is_complex():
+            raise DataError(f"ReduNet input is complex ({x.dtype}); it takes real samples")
         x = x.to(self.dtype)
         if self.lift is not None:
             x = self.lift(x)
@@ -144,10 +151,11 @@ class ReduNet(PretrainedMixin, nn.Module):
         ``callback(ℓ, Z, π̂)`` is called with the features before the first layer (ℓ = 0, π̂ = None) and after each
         layer ℓ = 1…L with the memberships that layer estimated.
         """
+        chunk = check_int(chunk, "chunk", low=1)
         z = self.features_in(x)
+        labels = check_labels(labels, len(z), self.num_classes).to(z.device)
         if callback:
             callback(0, z, None)
-        labels = torch.as_tensor(labels).to(z.device)
         for ell, layer in enumerate(tqdm(self.layers, desc="ReduNet layers", unit="layer", disable=not progress), 1):
             layer.construct(z, labels)
             pi, z = _chunked(layer, z, chunk)
@@ -168,6 +176,9 @@ class ReduNet(PretrainedMixin, nn.Module):
     def run(self, x: Tensor, chunk: int = 1024) -> tuple[Tensor, Tensor]:
         """As :meth:`transform`, differentiable with respect to the operators (for fine-tuning)."""
         self.check_built()
+        chunk = check_int(chunk, "chunk", low=1)
+        if not torch.is_tensor(x) or x.dim() < 1:
+            raise DataError("ReduNet input must be a tensor with samples along the first axis")
         feats, pis = [], []
         for i in range(0, len(x), chunk):
             z = self.features_in(x[i:i + chunk])

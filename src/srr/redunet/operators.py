@@ -17,6 +17,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from .. import checks
 from ..errors import ConfigError, NonFiniteError
 
 __all__ = ["regularized_inverse", "class_operators", "class_grams", "check_labels"]
@@ -28,6 +29,12 @@ def regularized_inverse(gram: Tensor, alpha: Tensor | float) -> Tensor:
     ``alpha`` is a positive number or a tensor of the batch shape ``gram.shape[:-2]``. ``I + αG`` has every
     eigenvalue ≥ 1, so the Cholesky factorisation succeeds; its inverse is formed from the factor.
     """
+    if not torch.is_tensor(gram) or gram.dim() < 2 or gram.shape[-1] != gram.shape[-2]:
+        raise ConfigError("gram must be a tensor of square matrices (..., n, n)")
+    if not torch.is_tensor(alpha):
+        alpha = checks.check_number(alpha, "alpha", low=0.0, low_open=True)
+    elif alpha.is_complex() or not bool((torch.isfinite(alpha) & (alpha > 0)).all()):
+        raise ConfigError("alpha must be finite and positive")
     n = gram.shape[-1]
     if torch.is_tensor(alpha):
         alpha = alpha.to(gram.real.dtype if gram.is_complex() else gram.dtype)[..., None, None]
@@ -46,15 +53,11 @@ def regularized_inverse(gram: Tensor, alpha: Tensor | float) -> Tensor:
 
 
 def check_labels(labels: Tensor, m: int, num_classes: int) -> Tensor:
-    """Integer labels of length ``m`` in ``[0, num_classes)``, as int64."""
-    if not torch.is_tensor(labels) or labels.is_floating_point() or labels.is_complex():
-        raise ConfigError("ReduNet construction needs integer class labels")
-    labels = labels.reshape(-1).long()
-    if labels.numel() != m:
-        raise ConfigError(f"{labels.numel()} labels for {m} samples")
-    if m and (int(labels.min()) < 0 or int(labels.max()) >= num_classes):
-        raise ConfigError(f"labels must lie in [0, {num_classes}), got [{int(labels.min())}, {int(labels.max())}]")
-    return labels
+    """Integer labels of length ``m`` in ``[0, num_classes)``, as int64 (:func:`srr.checks.check_labels`)."""
+    labels = checks.as_tensor(labels, "labels")
+    if labels.is_floating_point() or labels.is_complex():
+        raise ConfigError(f"ReduNet construction needs integer class labels, found {labels.dtype}")
+    return checks.check_labels(labels.reshape(-1), num_classes, count=m, error=ConfigError)[0]
 
 
 def class_operators(grams: Tensor, counts: Tensor, scale: float) -> tuple[Tensor, Tensor]:

@@ -14,10 +14,11 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from ..checks import check_eps, check_int
 from ..errors import DataError
 from ..measures import coding_rate
-from ..checks import check_eps
-from ..measures.logdet import logdet_i_plus
+from ..measures.logdet import _logdet_i_plus, guard_finite
+from .operators import check_labels
 
 __all__ = ["rate", "redunet_rates"]
 
@@ -25,6 +26,10 @@ __all__ = ["rate", "redunet_rates"]
 def rate(z: Tensor, eps: float, spatial_dims: int = 0) -> Tensor:
     """``R(Z)`` for vectors (``spatial_dims=0``, z of shape (m, …) flattened) or ``R_circ(Z)`` for signals
     (m, C, T) or images (m, C, H, W); float64."""
+    spatial_dims = check_int(spatial_dims, "spatial_dims", low=0, high=2)
+    eps = check_eps(eps)
+    if not torch.is_tensor(z) or z.is_complex() or z.dim() < 1:
+        raise DataError("features must be a real tensor with samples along the first axis")
     if spatial_dims == 0:
         return coding_rate(z.flatten(1), eps, dtype=torch.float64)
     if z.dim() != 2 + spatial_dims:
@@ -36,14 +41,17 @@ def rate(z: Tensor, eps: float, spatial_dims: int = 0) -> Tensor:
     g = torch.einsum("mcf,mdf->fcd", v, v.conj())  # (F, C, C) Hermitian
     # A complex Hermitian G = A + iB acts on R^{2C} as [[A, −B], [B, A]], whose logdet(I + αG) is twice G's.
     real = torch.cat([torch.cat([g.real, -g.imag], -1), torch.cat([g.imag, g.real], -1)], -2)
-    return 0.25 * logdet_i_plus(real, c / (m * check_eps(eps) ** 2)).sum()
+    return 0.25 * guard_finite(lambda: _logdet_i_plus(real, c / (m * eps**2)), features=z).sum()
 
 
 def redunet_rates(z: Tensor, labels: Tensor, eps: float, num_classes: int, spatial_dims: int = 0) -> dict:
     """``{"R", "Rc", "delta_R"}`` (floats) with true labels: ``R^c = Σ_j (m_j/m) R(Z_j)``, which is REFERENCE §1's
     class-wise rate for hard labels, taken class by class (each log-determinant on its smaller side)."""
-    labels = torch.as_tensor(labels).to(z.device)
+    num_classes = check_int(num_classes, "num_classes", low=1)
+    if not torch.is_tensor(z) or z.dim() < 1:
+        raise DataError("features must be a tensor with samples along the first axis")
+    labels = check_labels(labels, len(z), num_classes).to(z.device)
     r = float(rate(z, eps, spatial_dims))
-    rc = sum(float((labels == j).sum()) / len(z) * float(rate(z[labels == j], eps, spatial_dims))
-             for j in range(num_classes) if bool((labels == j).any()))
+    present = torch.unique(labels).tolist()  # absent classes contribute nothing: no loop over all K
+    rc = sum(float((labels == j).sum()) / len(z) * float(rate(z[labels == j], eps, spatial_dims)) for j in present)
     return {"R": r, "Rc": rc, "delta_R": r - rc}
