@@ -142,7 +142,7 @@ VALUES = [
     ("ReduNet-dtype-float16", lambda: ReduNet(3, 1, 4, dtype=torch.float16), ConfigError,
      r"torch.float32 or torch.float64, got dtype=torch.float16"),
     ("ReduNet-chunk-zero", lambda: built_redunet().transform(Z, chunk=0), ConfigError, r"chunk must be >= 1"),
-    ("redunet-rate-spatial_dims", lambda: rate(Z, 0.5, 3), ConfigError, r"spatial_dims must be <= 2"),
+    ("redunet-rate-spatial_dims", lambda: rate(Z, 0.5, 3), ConfigError, r"spatial_dims must lie in \[0, 2\]"),
     ("regularized_inverse-alpha-negative", lambda: regularized_inverse(torch.eye(3), -1.0), ConfigError,
      r"alpha must be > 0"),
     ("knn-k-zero", lambda: knn(Z, Y, Z, k=0), ConfigError, r"k must lie in \[1, 20\]"),
