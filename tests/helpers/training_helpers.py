@@ -7,10 +7,32 @@ from pathlib import Path
 
 from safetensors.torch import load_file
 
-from paths import ROOT
+from paths import ROOT, SHARED_DATA
+
 DATA = "synthetic:k=4,d=16,n=40"  # 128 training vectors as 1 x 16 images, 4 classes
 TINY = ["--model", "crate_nano", "--data", DATA, "--set", "dim=16", "--set", "depth=2", "--set", "heads=2",
         "--set", "patch_size=[1,4]", "--no-progress", "--no-tensorboard"]
+
+
+def text_file(tmp_path) -> Path:
+    """Tiny Shakespeare when the shared data is beside the checkout, else a generated text of 60 KB."""
+    shared = SHARED_DATA / "tinyshakespeare" / "input.txt"
+    if shared.is_file():
+        return shared
+    import random
+
+    rng = random.Random(0)
+    words = ["the", "cat", "sat", "on", "a", "mat", "and", "dog", "ran", "to", "his", "bed"]
+    path = Path(tmp_path) / "corpus.txt"
+    path.write_text("\n".join(" ".join(rng.choice(words) for _ in range(8)) for _ in range(1500)), encoding="utf-8")
+    return path
+
+
+def tiny_lm(text: Path) -> list[str]:
+    """A two-layer CRATE-GPT of width 32 on windows of 32 bytes of ``text``."""
+    return ["--model", "crate_gpt_nano", "--data", f"text:{text}", "--set", "dim=32", "--set", "depth=2", "--set",
+            "heads=2", "--set", "context=32", "--batch-size", "8", "--eval-tokens", "512", "--no-progress",
+            "--no-tensorboard"]
 
 
 def env(threads: int = 1) -> dict:

@@ -13,13 +13,13 @@ HELP = "train a model with an objective (default: the CPU demo recipe, CRATE on 
 
 
 def add_arguments(p) -> None:
-    from ..objectives import list_objectives
-    from ..training.plan import DEFAULT_RECIPE
+    from ..objectives import get_objective, list_objectives
     from .flags import add_settings_flags
     from .options import add_set_argument
 
-    p.add_argument("--recipe", help=f"recipe name (see --list-recipes) or TOML file; default "
-                                    f"{DEFAULT_RECIPE['classification']} for classification")
+    demo = get_objective("classification").default_recipe
+    p.add_argument("--recipe", help=f"recipe name (see --list-recipes) or TOML file; default {demo} for "
+                                    "classification")
     p.add_argument("--list-recipes", action="store_true", help="list the shipped recipes and exit")
     p.add_argument("--objective", choices=list_objectives(),
                    help="what to train for (default: from --model and --data: classification for images, lm for text)")

@@ -1,9 +1,9 @@
 """Objectives: the plug-ins of the training engine (see :mod:`srr.objectives.base`).
 
-Registered here: ``classification`` (cross-entropy on images), ``mcr2`` (MCR² on image features) and ``lm``
-(next-token prediction on text). ``srr train --objective NAME`` picks one; every field of its ``Config`` is a flag.
+Registered here: ``classification`` (cross-entropy on images), ``mse`` (the square loss on one-hot labels),
+``mcr2`` (MCR² on image features) and ``lm`` (next-token prediction on text). ``srr train --objective NAME`` picks one; every field of its ``Config`` is a flag.
 """
-from . import classification, language, mcr2  # noqa: F401  (register the objectives)
+from . import classification, language, mcr2, mse  # noqa: F401  (register the objectives)
 from .base import Inputs, Objective, ObjectiveConfig, RoundSampler, get_objective, list_objectives, register_objective
 from .classification import Classification, ClassificationConfig
 from .language import LanguageConfig, LanguageModelling, evaluate_lm

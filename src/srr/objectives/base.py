@@ -83,6 +83,8 @@ class Objective:
     Config: ClassVar[type[ObjectiveConfig]]
     defaults: ClassVar[dict] = {}  # overrides of the engine's defaults
     decomposable: ClassVar[bool] = True  # the loss is a mean over items
+    default_model: ClassVar[str | None] = None  # the model of ``srr train --objective NAME`` without --model
+    default_recipe: ClassVar[str | None] = None  # the recipe used when none is named (the CPU demo)
     round_name: ClassVar[str] = "epoch"  # what a round is called in logs ("epoch"; None for text: rounds by steps)
     unit: ClassVar[str] = "images"  # what the throughput counts
 

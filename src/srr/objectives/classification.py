@@ -38,6 +38,8 @@ class Classification(ImageObjective):
     """Cross-entropy classification of labelled images."""
 
     name = "classification"
+    default_model = "crate_nano"
+    default_recipe = "digits_demo"
     Config = ClassificationConfig
 
     def check_model(self, model: nn.Module) -> None:

@@ -93,6 +93,7 @@ class LanguageModelling(Objective):
     """Next-token prediction of a causal language model on text."""
 
     name = "lm"
+    default_model = "crate_gpt_nano"
     task = "lm"
     Config = LanguageConfig
     defaults = {"batch_size": 32, "weight_decay": 0.1, "beta2": 0.95, "grad_clip": 1.0, "min_lr_ratio": 0.1}

@@ -81,6 +81,7 @@ class MCR2Objective(ImageObjective):
     """Maximal coding rate reduction of labelled features (supervised)."""
 
     name = "mcr2"
+    default_model = "crate_nano"
     Config = MCR2Config
     defaults = {"batch_size": 512}
     decomposable = False

@@ -63,8 +63,13 @@ def setup_distributed(device: str | None = None) -> DistInfo:
 
 
 def cleanup_distributed(info: DistInfo) -> None:
+    """Leave the process group this run started: every process waits at a barrier (process 0 may still be writing
+    the final files), then the group is destroyed."""
     if info.started_here and dist.is_initialized():
-        dist.destroy_process_group()
+        try:
+            dist.barrier()
+        finally:
+            dist.destroy_process_group()
 
 
 def all_reduce_sum(values: list[float], info: DistInfo) -> list[float]:

@@ -20,11 +20,7 @@ from ..objectives import get_objective, list_objectives
 from ..settings import field_info, from_mapping, names
 from .config import TrainConfig, load_recipe
 
-__all__ = ["TrainPlan", "plan_training", "plan_resume", "run_plan", "DEFAULT_RECIPE", "DEFAULT_MODELS",
-           "setting_owners", "default_out"]
-
-DEFAULT_RECIPE = {"classification": "digits_demo"}  # the implicit recipe of an objective (the CPU demo)
-DEFAULT_MODELS = {"classification": "crate_nano", "mcr2": "crate_nano", "lm": "crate_gpt_nano"}
+__all__ = ["TrainPlan", "plan_training", "plan_resume", "run_plan", "setting_owners", "default_out"]
 
 
 @dataclass
@@ -145,7 +141,7 @@ def plan_training(*, recipe: str | None = None, model: str | None = None, data: 
     explicit = load_recipe(recipe) if recipe is not None else None
     name = _objective_for(objective, explicit, model, data)
     objective_cls = get_objective(name)
-    implicit = load_recipe(DEFAULT_RECIPE[name]) if explicit is None and name in DEFAULT_RECIPE else None
+    implicit = load_recipe(objective_cls.default_recipe) if explicit is None and objective_cls.default_recipe else None
     used = explicit or implicit
     if explicit is not None and explicit.objective and explicit.objective != name:
         raise ConfigError(f"recipe {explicit.name} is for --objective {explicit.objective}, not {name}")
@@ -153,7 +149,7 @@ def plan_training(*, recipe: str | None = None, model: str | None = None, data: 
     # (they are tuned for the demo's model on the demo's data); an explicit recipe's win over the data's own
     recipe_args = dict(used.model_args) if used is not None and model is None and (
         data is None or explicit is not None) else {}
-    model = model or (used.model if used else None) or DEFAULT_MODELS.get(name)
+    model = model or (used.model if used else None) or objective_cls.default_model
     if model is None:
         raise ConfigError(f"--objective {name} needs --model")
     entry = get_entry(model)

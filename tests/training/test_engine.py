@@ -1,0 +1,200 @@
+"""The one engine: every objective gets accumulation, exact resume and data parallelism; a new objective is one class
+and one registration; run folders belong to one run (refused, overwritten, locked, checkpointed on SIGINT)."""
+import inspect
+import json
+import random
+import signal
+import time
+from dataclasses import dataclass
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from srr.cli import main
+from srr.objectives import base as objectives_base
+from srr.objectives.classification import Classification
+from srr.objectives.images import ImageObjectiveConfig
+from srr.settings import option
+from srr.training import checkpoint as ckpt
+from training_helpers import TINY, max_diff, srr_process, steps, text_file, tiny_lm, weights
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+# --- a new objective: one class, one registration ------------------------------------------------------------------
+
+@dataclass
+class HingeConfig(ImageObjectiveConfig):
+    """A multi-class hinge loss."""
+
+    margin: float = option(1.0, "margin of the hinge", low=0.0, high=100.0)
+
+
+class Hinge(Classification):
+    """Crammer-Singer hinge loss: max(0, margin + max_{c≠y} f_c − f_y)."""
+
+    name = "hinge"
+    Config = HingeConfig
+    default_recipe = None
+
+    def loss(self, net, inputs):
+        logits = net(inputs.x).float()
+        true = logits.gather(1, inputs.target[:, None])[:, 0]
+        other = logits.scatter(1, inputs.target[:, None], float("-inf")).amax(1)
+        return F.relu(self.config.margin + other - true).mean(), {}
+
+
+@pytest.fixture
+def hinge():
+    objectives_base.register_objective(Hinge)
+    yield Hinge
+    objectives_base._OBJECTIVES.pop("hinge")
+
+
+def test_a_new_objective_is_one_class_and_one_registration(hinge, tmp_path, capsys):
+    lines = len(inspect.getsource(HingeConfig).splitlines()) + len(inspect.getsource(Hinge).splitlines())
+    assert lines < 25  # the whole objective: its settings and its loss; the engine does the rest
+    argv = ["train", "--objective", "hinge", *TINY, "--epochs", "2", "--batch-size", "32", "--margin", "0.5",
+            "--accumulate", "2", "--checkpoint-every", "3", "--out", str(tmp_path / "h")]
+    assert main(argv) == 0
+    run = json.loads((tmp_path / "h" / "run.json").read_text())
+    assert run["objective"] == "hinge" and run["objective_config"]["margin"] == 0.5 and run["status"] == "finished"
+    assert run["sources"]["margin"] == "flag" and run["train"]["accumulate"] == 2
+    assert [p.name for p in ckpt.list_checkpoints(tmp_path / "h")] == ["step-000000006", "step-000000008"]
+    assert main(["train", *TINY, "--margin", "0.5", "--out", str(tmp_path / "c")]) == 2
+    assert "--margin does not apply to --objective classification (it belongs to hinge)" in capsys.readouterr().err
+
+
+# --- MCR²: a loss of summed statistics stays exact under accumulation -----------------------------------------------
+
+def test_mcr2_with_accumulation_equals_the_full_batch(tmp_path, capsys):
+    argv = ["train", "--objective", "mcr2", *TINY, "--epochs", "2", "--batch-size", "64", "--log-every", "1"]
+    assert main([*argv, "--out", str(tmp_path / "k1")]) == 0
+    assert main([*argv, "--accumulate", "4", "--out", str(tmp_path / "k4")]) == 0
+    a, b = steps(tmp_path / "k1"), steps(tmp_path / "k4")
+    assert len(a) == len(b) == 4
+    assert max(abs(x["loss"] - y["loss"]) for x, y in zip(a, b)) < 1e-5  # the loss of the whole batch, not a mean
+    assert max_diff(weights(tmp_path / "k1"), weights(tmp_path / "k4")) < 1e-5
+    rows = [json.loads(ln) for ln in (tmp_path / "k4" / "metrics.jsonl").read_text().splitlines()]
+    assert all({"train_delta_R", "train_R", "train_Rc", "test_nearest_subspace", "test_knn"} <= set(r) for r in rows)
+    assert all(abs(r["train_delta_R"] - (r["train_R"] - r["train_Rc"])) < 1e-4 for r in rows)
+
+
+# --- language models: checkpoints, exact resume after SIGKILL -------------------------------------------------------
+
+@pytest.mark.slow
+def test_language_model_killed_then_resumed_ends_with_the_uninterrupted_weights(tmp_path, capsys):
+    text = text_file(tmp_path)
+    argv = [*tiny_lm(text), "--steps", "30", "--eval-every", "10", "--log-every", "1", "--checkpoint-every", "4",
+            "--seed", "3"]
+    assert main(["train", *argv, "--out", str(tmp_path / "ref")]) == 0
+    run = tmp_path / "run"
+    kill_at = random.Random(7).randint(5, 25)
+    proc = srr_process("train", *argv, "--out", str(run))
+    deadline = time.monotonic() + 240
+    while proc.poll() is None and time.monotonic() < deadline:
+        if steps(run) and steps(run)[-1]["step"] >= kill_at:
+            proc.send_signal(signal.SIGKILL)
+            break
+        time.sleep(0.002)
+    proc.wait(timeout=60)
+    assert proc.returncode == -signal.SIGKILL, f"the run ended before step {kill_at}"
+    assert main(["train", "--resume", str(run)]) == 0
+    ref, resumed = weights(tmp_path / "ref"), weights(run)
+    assert all(torch.equal(ref[k], resumed[k]) for k in ref), f"killed at step {steps(run)[-1]['step']}"
+    metrics = [json.loads(ln) for ln in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in metrics] == [10, 20, 30]
+    assert [r["val_loss"] for r in metrics] == [json.loads(ln)["val_loss"] for ln in
+                                                (tmp_path / "ref" / "metrics.jsonl").read_text().splitlines()]
+
+
+# --- data parallelism for every objective ----------------------------------------------------------------------------
+
+@pytest.mark.slow
+@pytest.mark.parametrize("objective", ["lm", "mcr2"])
+def test_two_processes_equal_one_process(objective, tmp_path, capsys):
+    if objective == "lm":
+        argv = [*tiny_lm(text_file(tmp_path)), "--steps", "6", "--eval-every", "3", "--log-every", "1"]
+    else:
+        argv = ["--objective", "mcr2", *TINY, "--epochs", "2", "--batch-size", "64", "--log-every", "1"]
+    proc = srr_process("train", *argv, "--out", str(tmp_path / "two"), "--device", "cpu", torchrun=2)
+    out, _ = proc.communicate(timeout=300)
+    assert proc.returncode == 0, out[-2000:]
+    assert main(["train", *argv, "--out", str(tmp_path / "one")]) == 0
+    one, two = steps(tmp_path / "one"), steps(tmp_path / "two")
+    assert [r["step"] for r in one] == [r["step"] for r in two] and len(one) >= 4
+    assert max(abs(a["loss"] - b["loss"]) for a, b in zip(one, two)) < 1e-5
+    assert max_diff(weights(tmp_path / "one"), weights(tmp_path / "two")) < 1e-5
+    assert json.loads((tmp_path / "two" / "summary.json").read_text())["world_size"] == 2
+
+
+# --- run folders belong to one run -----------------------------------------------------------------------------------
+
+def test_a_folder_holding_another_run_is_refused_unless_overwritten(tmp_path, capsys):
+    out = tmp_path / "run"
+    first = ["train", *TINY, "--epochs", "1", "--checkpoint-every", "1", "--out", str(out)]
+    assert main(first) == 0
+    before = weights(out)
+    assert main(["train", *TINY, "--epochs", "2", "--set", "dim=8", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "already holds another run (run.json, config.json, model.safetensors, summary.json" in err
+    assert max_diff(weights(out), before) == 0  # untouched
+    (out / "notes.txt").write_text("mine")  # a file srr did not write survives --overwrite
+    assert main(["train", *TINY, "--epochs", "2", "--set", "dim=8", "--overwrite", "--out", str(out)]) == 0
+    assert [p.name for p in ckpt.list_checkpoints(out)] == ["step-000000002"]  # none left of the first run (step 1)
+    assert weights(out)["pos_embedding"].shape[-1] == 8 and (out / "notes.txt").read_text() == "mine"
+    assert main(["train", *TINY, "--out", ""]) == 2
+    assert "--out must name a folder, got an empty string" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_two_trainings_into_one_folder_one_refused_the_other_intact(tmp_path, capsys):
+    argv = [*TINY, "--epochs", "60", "--batch-size", "16", "--log-every", "1", "--seed", "1"]
+    assert main(["train", *argv, "--out", str(tmp_path / "ref")]) == 0
+    out = tmp_path / "run"
+    first = srr_process("train", *argv, "--out", str(out))
+    deadline = time.monotonic() + 120
+    while not steps(out) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    second = srr_process("train", *argv, "--overwrite", "--out", str(out))  # not even --overwrite takes it
+    text, _ = second.communicate(timeout=120)
+    assert first.poll() is None, "the first run ended before the second asked for the folder"
+    assert second.returncode == 2 and f"is in use by another srr process (pid {first.pid})" in text, text
+    assert first.wait(timeout=240) == 0
+    assert max_diff(weights(out), weights(tmp_path / "ref")) == 0
+    assert json.loads((out / "run.json").read_text())["status"] == "finished"
+
+
+@pytest.mark.slow
+def test_sigint_with_default_settings_checkpoints_and_resume_equals_the_uninterrupted_run(tmp_path, capsys):
+    argv = [*TINY, "--epochs", "5", "--batch-size", "16", "--log-every", "1", "--seed", "2", "--shift", "1"]
+    assert main(["train", *argv, "--out", str(tmp_path / "ref")]) == 0
+    run = tmp_path / "run"
+    proc = srr_process("train", *argv, "--out", str(run))  # default: no periodic checkpoints
+    deadline = time.monotonic() + 120
+    while proc.poll() is None and time.monotonic() < deadline:
+        if steps(run) and steps(run)[-1]["step"] >= 11:
+            proc.send_signal(signal.SIGINT)
+            break
+        time.sleep(0.002)
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 130, out
+    assert "interrupted at step" in out and f"--resume {run}" in out
+    latest = ckpt.find_latest(run)
+    assert latest is not None and json.loads((run / "run.json").read_text())["status"] == "interrupted"
+    assert not (run / "model.safetensors").exists()  # the final save belongs to the end of the run
+    assert main(["train", "--resume", str(run)]) == 0
+    assert max_diff(weights(run), weights(tmp_path / "ref")) == 0
+    assert [r["epoch"] for r in map(json.loads, (run / "metrics.jsonl").read_text().splitlines())] == [1, 2, 3, 4, 5]
+
+
+def test_resume_refuses_settings_it_would_ignore_and_takes_the_free_ones(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["train", *TINY, "--epochs", "1", "--seed", "4", "--out", str(out)]) == 0
+    for flag, value in (("--seed", "99"), ("--lr", "0.5"), ("--batch-size", "7"), ("--optimizer", "sgd"),
+                        ("--label-smoothing", "0.2"), ("--init", str(out))):
+        assert main(["train", "--resume", str(out), flag, value]) == 2
+        assert f"{flag} cannot change a resumed run" in capsys.readouterr().err
+    assert main(["train", "--resume", str(out), "--seed", "4", "--epochs", "2"]) == 0  # the same seed, more epochs
+    assert json.loads((out / "summary.json").read_text())["epochs"] == 2
