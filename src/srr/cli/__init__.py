@@ -20,7 +20,7 @@ class Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> Parser:
-    from .. import __version__
+    from ..version import __version__
 
     parser = Parser(prog="srr", description="White-box deep networks from (sparse) rate reduction.")
     parser.add_argument("--version", action="version", version=f"srr {__version__}")

@@ -1,7 +1,8 @@
 """Training: one engine for every objective (:func:`train`), its settings and recipes, checkpoints, optimisers,
 schedules, data parallelism, and the run plans of ``srr train``."""
 from .checkpoint import find_latest, list_checkpoints, load_checkpoint, save_checkpoint
-from .config import Recipe, TrainConfig, list_recipes, load_recipe
+from .config import TrainConfig
+from .recipes import Recipe, list_recipes, load_recipe
 from .engine import Engine, RunInterrupted, train
 from .optim import Lion, build_optimizer
 from .plan import TrainPlan, plan_resume, plan_training, run_plan

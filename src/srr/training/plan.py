@@ -9,18 +9,19 @@ builds the model (seeded) and trains. The command line (``srr train``) is these 
 """
 from __future__ import annotations
 
-import difflib
 import json
 import re
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import CheckpointError, ConfigError, DataFileNotFoundError, RunFolderError
-from ..objectives import get_objective, list_objectives
+from ..objectives import get_objective
 from ..settings import field_info, from_mapping, names
-from .config import TrainConfig, load_recipe
+from .config import TrainConfig
+from .recipes import load_recipe
+from .resolve import resolve_settings, split_settings
 
-__all__ = ["TrainPlan", "plan_training", "plan_resume", "run_plan", "setting_owners", "default_out"]
+__all__ = ["TrainPlan", "plan_training", "plan_resume", "run_plan", "default_out"]
 
 
 @dataclass
@@ -44,71 +45,6 @@ class TrainPlan:
                 "model_args": dict(self.model_args), "recipe_args": dict(self.recipe_args), "train": self.train.to_dict(),
                 "objective_config": self.objective_config.to_dict(), "out": self.out, "resume": self.resume,
                 "overwrite": self.overwrite, "sources": dict(self.sources)}
-
-
-def setting_owners(name: str) -> list[str]:
-    """The objectives whose settings include ``name`` ("engine" for the engine's)."""
-    owners = ["engine"] if name in {f.name for f in fields(TrainConfig)} else []
-    return owners + [o for o in list_objectives() if name in {f.name for f in fields(get_objective(o).Config)}]
-
-
-def _split(objective_cls, settings: dict, source: str) -> tuple[dict, dict]:
-    engine_names = {f.name for f in fields(TrainConfig)}
-    own = {f.name for f in fields(objective_cls.Config)}
-    engine, mine = {}, {}
-    for key, value in settings.items():
-        if key in engine_names:
-            engine[key] = value
-        elif key in own:
-            mine[key] = value
-        else:
-            owners = setting_owners(key)
-            flag = "--" + key.replace("_", "-")
-            prefix = f"{source}: " if source else ""
-            if owners:
-                raise ConfigError(f"{prefix}{flag} does not apply to --objective {objective_cls.name} "
-                                  f"(it belongs to {', '.join(owners)})")
-            known = engine_names | {f.name for o in list_objectives() for f in fields(get_objective(o).Config)}
-            close = difflib.get_close_matches(str(key), sorted(known), n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
-            raise ConfigError(f"{prefix}unknown training setting {key!r}{hint}")
-    return engine, mine
-
-
-def _resolve(objective_cls, layers: list[tuple[str, dict]]):
-    """Engine and objective settings from ``layers`` of (source, settings), lowest precedence first."""
-    engine_values, objective_values, sources = {}, {}, {}
-    layers = [("objective default", dict(objective_cls.defaults))] + layers
-    for source, settings in layers:
-        engine, mine = _split(objective_cls, settings, "" if source == "flag" else source)
-        for key in engine:
-            sources[key] = source
-        for key in mine:
-            sources[key] = source
-        engine_values.update(engine)
-        objective_values.update(mine)
-    train = _from_layers(TrainConfig, engine_values, sources)
-    config = _from_layers(objective_cls.Config, objective_values, sources)
-    for f in fields(TrainConfig):
-        sources.setdefault(f.name, "default")
-    for f in fields(objective_cls.Config):
-        sources.setdefault(f.name, "default")
-    return train, config, sources
-
-
-def _from_layers(cls, values: dict, sources: dict):
-    """``cls`` from ``values``; an invalid value is named with where it came from (a flag, a recipe file)."""
-    from ..settings import check_value
-
-    checked = {}
-    for key, value in values.items():
-        origin = sources.get(key, "")
-        label = "--" + key.replace("_", "-") if origin in ("flag", "") else f"{origin}: {key}"
-        checked[key] = check_value(cls, key, value, label=label)
-    try:
-        return cls(**checked)
-    except ConfigError as exc:
-        raise ConfigError(f"settings: {exc}") from None
 
 
 def default_out(model: str, data: str) -> str:
@@ -169,7 +105,7 @@ def plan_training(*, recipe: str | None = None, model: str | None = None, data: 
         data = "digits"
     layers = [(f"recipe {used.name}", dict(used.train))] if used is not None else []
     layers.append(("flag", settings))
-    train, config, sources = _resolve(objective_cls, layers)
+    train, config, sources = resolve_settings(objective_cls, layers)
     for key in recipe_args:
         sources[f"model.{key}"] = f"recipe {used.name}"
     for key in model_args:
@@ -211,7 +147,7 @@ def plan_resume(run_dir: str | Path, settings: dict | None = None) -> TrainPlan:
     except (KeyError, TypeError, AttributeError) as exc:
         raise CheckpointError(f"{run_dir / 'run.json'} is not a readable run description ({exc})") from None
     settings = dict(settings or {})
-    engine_given, mine_given = _split(objective_cls, settings, "--resume")
+    engine_given, mine_given = split_settings(objective_cls, settings, "--resume")
     train = from_mapping(TrainConfig, train_saved, f"{run_dir / 'run.json'}")
     config = from_mapping(objective_cls.Config, objective_saved, f"{run_dir / 'run.json'}")
     for cls, base, given in ((TrainConfig, train, engine_given), (objective_cls.Config, config, mine_given)):
