@@ -109,7 +109,8 @@ def create_model(name: str, **overrides: Any) -> nn.Module:
     ``srr.create_model("crate_tiny", num_classes=10, image_size=32, patch_size=4)``. The parameters (float32) are
     checked against the memory this machine can give before anything is allocated."""
     config = get_config(name, **overrides)
-    check_memory(getattr(config, "parameter_bytes", None) or 4 * parameter_count(config), f"{name}'s parameters")
+    check_memory(getattr(config, "parameter_bytes", None) or 4 * parameter_count(config),
+                 f"building {name} (its parameters)")
     model = config.build()
     model.name = name
     return model
