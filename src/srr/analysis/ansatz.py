@@ -1,4 +1,4 @@
-"""The Deep Neural Feature Ansatz and its tight-frame form, for every linear map of any network (REFERENCE §9).
+"""The Deep Neural Feature Ansatz and its tight-frame form, for every linear map of any network (see docs/analysis.md).
 
 For a linear map ``p = W h (+ b)`` inside a network f with outputs f_1 … f_c (logits), let g_c(x) = ∂f_c/∂p be the
 gradient of output c with respect to that map's output (the *pre-activation* gradient). Then
@@ -6,12 +6,12 @@ gradient of output c with respect to that map's output (the *pre-activation* gra
     G   = (1/n) Σ_x Σ_c Σ_t g_c g_cᵀ                  (k × k, k = rows of W; t runs over tokens, one for an MLP)
     AGOP = Wᵀ G W = (1/n) Σ_x Σ_c Σ_t ∇_h f_c ∇_h f_cᵀ   (the gradient with respect to h *through this map*)
 
-All c outputs are summed (REFERENCE §9); for token models the per-token gradients are summed over the tokens of a
+All c outputs are summed; for token models the per-token gradients are summed over the tokens of a
 sample (as for convolutional layers) and averaged over samples. For a plain MLP, h_i enters f only through W_i, so
 this is exactly the AGOP of the ansatz; in a transformer it leaves out the paths that bypass the map (the residual,
 the other uses of the same input) — the ansatz is a statement about what this map's weights learned.
 
-Variant reported (REFERENCE §9 lists the choices): **Pearson** correlation (mean-subtracted, flattened matrices) of
+Variant reported (see docs/analysis.md): **Pearson** correlation (mean-subtracted, flattened matrices) of
 the neural feature matrix ``WᵀW`` with ``AGOP^α`` (α = ½ the headline, a sweep 0.25 … 1), **uncentred** gradients of
 the **logits**, the weights W themselves (``w0`` gives the W − W₀ variant). Tight-frame statistics of G:
 ``‖G/tr G − I/k‖_F`` (0 for a perfect tight frame; ``frame_distance_normalised`` divides by its largest possible

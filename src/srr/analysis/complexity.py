@@ -1,4 +1,4 @@
-"""Sparse rate reduction as a complexity measure and as a regulariser, and classic baselines (REFERENCE §8).
+"""Sparse rate reduction as a complexity measure and as a regulariser, and classic baselines (see docs/analysis.md).
 
 Tokens of one sample are the rows of Z^ℓ (N × d, the CLS token included); K heads of width p, d = Kp.
 
@@ -6,7 +6,7 @@ Tokens of one sample are the rows of Z^ℓ (N × d, the CLS token included); K h
   ``μ_SRR = (1/L) Σ_ℓ [ λ‖Z^ℓ‖₀ + R^c(Z^ℓ; U^ℓ) − R(Z^ℓ) ]`` with λ = 0.1, Z^ℓ the output of layer ℓ and U^ℓ that
   layer's tied projection (``model.subspaces()``). ε: by default γ = p/(N ε²) = 1, i.e. **ε = √(p/N)**, so the
   scale inside R is d/(N ε²) = K; pass ``eps`` to fix it instead. By default the LayerNorms inside the layers are
-  removed (identity) while the measure is evaluated (REFERENCE §8); the patch embedding and the head are untouched.
+  removed (identity) while the measure is evaluated, as in the study; the patch embedding and the head are untouched.
 * **Regulariser**: ``c · (R^c(Z^ℓ; U^ℓ) − R(Z^ℓ))`` for one layer ℓ (the "cheap form"), whose gradient is applied to
   that layer's parameters only (the same as feeding it Z^{ℓ−1}.detach()); ‖·‖₀ has no gradient and is left out.
   The layer runs as in the network (with its LayerNorm).

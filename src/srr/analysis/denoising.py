@@ -1,4 +1,4 @@
-"""Layers as denoisers on synthetic subspace data: per-layer SNR and compression (REFERENCE §5, §1).
+"""Layers as denoisers on synthetic subspace data: per-layer SNR and compression (see docs/analysis.md).
 
 Tokens come from a noisy mixture of K low-rank Gaussians (:func:`srr.data.token_sets`): token j of class k is
 ``z_j = U_k a_j + σ n_j``. With P_k = U_k U_kᵀ the projector on the true subspace of its class, the layer's SNR is
@@ -10,8 +10,8 @@ Tokens come from a noisy mixture of K low-rank Gaussians (:func:`srr.data.token_
 Layers, all with the subspaces set to the true ones (``qkv.weight`` rows of head k = U_kᵀ, output through
 [U_1 … U_K] itself: :class:`~srr.operators.MSSA` with ``output="subspace"`` and ``dim_head`` = rank):
 
-* **AoT** (REFERENCE §5, tokens in rows): ``Z ← Z + η Σ_k softmax(β W_k W_kᵀ) W_k U_kᵀ`` with ``W_k = Z U_k``, no
-  LayerNorm (it would rescale the SNR away); β = 1 is the formula of §5, MSSA's √p scaling is β = p^-½.
+* **AoT** (tokens in rows): ``Z ← Z + η Σ_k softmax(β W_k W_kᵀ) W_k U_kᵀ`` with ``W_k = Z U_k``, no
+  LayerNorm (it would rescale the SNR away); β = 1 is the AoT formula, MSSA's √p scaling is β = p^-½.
 * **AoT, hard-thresholded** (the theorem's operator): the same with every attention weight below τ set to 0. Then a
   token's own weight, when it passes the threshold, adds at least η·τ times its signal, and the cross-class weights
   that carry noise are cut: the theorem's growth per layer is (1 + ητ). We print it next to the measured ratio.

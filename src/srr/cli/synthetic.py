@@ -16,7 +16,7 @@ def add_arguments(p) -> None:
     p.add_argument("--depth", type=int, default=5)
     p.add_argument("--eta", type=float, default=0.5, help="step size η of the AoT layer")
     p.add_argument("--tau", type=float, default=0.05, help="threshold τ of the hard-thresholded attention")
-    p.add_argument("--beta", type=float, default=1.0, help="inverse temperature of the softmax (§5: 1)")
+    p.add_argument("--beta", type=float, default=1.0, help="inverse temperature of the softmax (the AoT formula: 1)")
     p.add_argument("--seed", type=int, default=0)
 
 

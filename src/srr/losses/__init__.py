@@ -1,4 +1,4 @@
-"""Losses derived from rate reduction: MCR² (REFERENCE §1)."""
+"""Losses derived from rate reduction: MCR² (see docs/measures.md)."""
 from .distributed import all_reduce_sum, distributed_world
 from .mcr2 import MCR2
 

@@ -8,7 +8,7 @@ soft, m × K):
     loss     = −γ₂ · R_γ₁(Z) + R^c(Z|Π)
 
 γ₁ scales inside the logdet of the expansion term, γ₂ weights it (the official semantics; both default to 1 as in
-the official loss class). With γ₁ = γ₂ = 1 the loss is −ΔR (REFERENCE §1). ``eps`` is ε, not ε²: the official loss takes ε² under the name ``eps`` (its training default ``--eps 0.5`` is
+the official loss class). With γ₁ = γ₂ = 1 the loss is −ΔR. ``eps`` is ε, not ε²: the official loss takes ε² under the name ``eps`` (its training default ``--eps 0.5`` is
 ``eps=sqrt(0.5)`` here, the default of this class).
 
 Everything is computed from Gram matrices — ``ZᵀZ``, ``Zᵀ Π_k Z`` (d × d) and the counts ``tr Π_k`` and m — which

@@ -1,4 +1,4 @@
-"""Measures of rate reduction: coding rates, compression against subspaces, sparsity (REFERENCE §1)."""
+"""Measures of rate reduction: coding rates, compression against subspaces, sparsity (see docs/measures.md)."""
 from .logdet import logdet_i_plus
 from .rates import coding_rate, compressed_rate, memberships, rate_reduction
 from .subspace import heads_from_qkv, sparse_rate_reduction, sparsity, subspace_compression

@@ -1,4 +1,4 @@
-"""Coding rates of feature sets: R, the class-wise R^c and the rate reduction ΔR = R − R^c (REFERENCE §1).
+"""Coding rates of feature sets: R, the class-wise R^c and the rate reduction ΔR = R − R^c (see docs/measures.md).
 
 Conventions, used everywhere in srr:
 

@@ -1,4 +1,4 @@
-"""Token-set compression against per-head subspaces, sparsity, and the sparse rate reduction (REFERENCE §1, §8).
+"""Token-set compression against per-head subspaces, sparsity, and the sparse rate reduction (see docs/measures.md).
 
 Tokens of one sample are rows of ``Z`` (…, N, d). A model with K heads of width p holds subspaces U_[K] as ``U`` of
 shape (…, K, d, p); :func:`heads_from_qkv` turns a CRATE ``qkv.weight`` (K·p × d, rows of head k are U_kᵀ) into it.

@@ -131,7 +131,7 @@ def crate_micro():
     return _micro()
 
 
-# --- the §8 variants: CRATE-C (subspace), CRATE-N (negative), CRATE-T (transpose) ----------------------------------
+# --- the compression-step variants: CRATE-C (subspace), CRATE-N (negative), CRATE-T (transpose) ------------------
 
 @register_model
 def crate_c_tiny():

@@ -1,4 +1,4 @@
-"""Causal token-statistics self-attention (TSSA) for language models: ToST with running statistics (REFERENCE §4).
+"""Causal token-statistics self-attention (TSSA) for language models: ToST with running statistics (docs/operators.md).
 
 Per head k, with ``w = x U_k`` (N × p; one bias-free Linear ``qkv`` for all heads) and a token t that may only see
 the prefix s ≤ t, every statistic of the non-causal TSSA becomes a running (cumulative) one:

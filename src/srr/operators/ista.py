@@ -1,4 +1,4 @@
-"""One ISTA step against a square dictionary, the sparsification step of CRATE (REFERENCE §2).
+"""One ISTA step against a square dictionary, the sparsification step of CRATE (see docs/operators.md).
 
     ISTA(x) = ReLU(x + η·(x D − x Dᵀ D) − η·λ)    (x D means F.linear(x, D.t()))
 

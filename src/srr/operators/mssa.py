@@ -1,4 +1,4 @@
-"""Multi-head subspace self-attention (MSSA), the compression step of CRATE (REFERENCE §2).
+"""Multi-head subspace self-attention (MSSA), the compression step of CRATE (see docs/operators.md).
 
 With one tied projection per head, ``w_k = x U_k`` (N × p) serves as query, key and value:
 
@@ -14,7 +14,7 @@ output layout (B, N, K, p) makes the final head concatenation a free reshape. :m
 softmax matrices for inspection.
 
 ``output=`` selects the output matrix applied to the concatenated head outputs A = [A_1 … A_K] (N × K·p), the
-compression-step variants of the sparse-rate-reduction study (REFERENCE §8):
+compression-step variants of the sparse-rate-reduction study (see docs/operators.md):
 
     "learned"    A W_outᵀ + b_out             CRATE, the authors' code (``to_out``, a free matrix)
     "subspace"   + s · A [U_1 … U_K]ᵀ          CRATE-C: Σ_k U_k (U_kᵀZ) softmax(·), output through U itself
@@ -44,7 +44,7 @@ class MSSA(nn.Module):
     """Multi-head subspace self-attention with the tied projection ``qkv`` = U_[K] (no bias).
 
     Parameter names follow the authors' code: ``qkv.weight`` (heads·dim_head × dim) and ``to_out.0.{weight,bias}``.
-    ``causal=True`` masks future tokens (for language models). ``output`` and ``step`` select the §8 variant (see the
+    ``causal=True`` masks future tokens (for language models). ``output`` and ``step`` select the variant (see the
     module docstring); ``to_out`` exists only for ``output="learned"``.
     """
 

@@ -1,4 +1,4 @@
-"""Overcomplete dictionary learning (ODL), the sparsification step of CRATE-α (REFERENCE §3).
+"""Overcomplete dictionary learning (ODL), the sparsification step of CRATE-α (see docs/operators.md).
 
 With an overcomplete dictionary D ∈ R^{d × Cd} (C = 4), a decoupled decoder D̂ ∈ R^{d × Cd}, step η and threshold λ
 (η = λ = 0.1), tokens in rows x (N × d):

@@ -1,4 +1,4 @@
-"""Patch embedding of the authors' CRATE: rearrange into patches, LayerNorm, Linear, LayerNorm (REFERENCE §2)."""
+"""Patch embedding of the authors' CRATE: rearrange into patches, LayerNorm, Linear, LayerNorm (docs/operators.md)."""
 from __future__ import annotations
 
 from torch import Tensor, nn

@@ -1,4 +1,4 @@
-"""Token-statistics self-attention (TSSA), the attention of ToST (REFERENCE §4), linear in the number of tokens.
+"""Token-statistics self-attention (TSSA), the attention of ToST (docs/operators.md), linear in the number of tokens.
 
 Per head k, with the tied projection ``w_k = x U_k`` (N × p; one Linear ``qkv`` = U_[K] for all heads) and a learnable
 temperature τ_k (initialised to 1):
@@ -17,12 +17,12 @@ matrix [U_1 … U_K] of the derivation is replaced by a free Linear ``to_out`` (
 Every statistic is a sum over tokens: cost O(N·d) time and memory, no N × N tensor.
 
 Checked against the official code (``RobinWu218/ToST``, ``tost_vision/tost.py``, ``AttentionTSSA``): the same
-formula; differences and details REFERENCE §4 does not state:
+formula; differences and details:
 
 * the official code adds 1e-8 to Σ_i Π before dividing (kept here); the normalisation is ``F.normalize`` over the
   tokens (L2, ε = 1e-12; kept);
 * its vision models call it with ``qkv_bias=True`` (a bias in U_[K]); here ``qkv_bias`` defaults to False so that
-  ``qkv`` is the subspace basis of REFERENCE §4 (+dim parameters per layer otherwise);
+  ``qkv`` is the subspace basis U_[K] (+dim parameters per layer otherwise);
 * the official code applies attention dropout to 1/(1 + s); here ``dropout`` acts after ``to_out`` only.
 
 The pieces are functions of per-head coordinates w (B, K, N, p) so that a causal version can reuse them with running

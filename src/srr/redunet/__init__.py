@@ -1,4 +1,4 @@
-"""ReduNet: networks constructed in closed form by gradient ascent on the rate reduction (REFERENCE §6)."""
+"""ReduNet: networks constructed in closed form by gradient ascent on the rate reduction (see docs/models.md)."""
 from .circulant import block_circulant_operator, circulant_matrix
 from .finetune import fine_tune
 from .layer import ReduLayer, normalize_features

@@ -6,7 +6,7 @@ For multichannel signals z_i (C × T), let ``circ(z_i)`` be the CT × T matrix w
     Ē = α (I_{CT} + (α/T) Σ_i circ(z_i) circ(z_i)ᵀ)⁻¹,   α = C/(m ε²),
 
 a C × C array of T × T circulant blocks. The orthonormal DFT block-diagonalises it: at frequency t it is
-``E_t = α (I + α Σ_i v_i(t) v_i(t)ᴴ)⁻¹`` with ``v_i = FFT(z_i)`` (REFERENCE §6), because the circulant Gram block
+``E_t = α (I + α Σ_i v_i(t) v_i(t)ᴴ)⁻¹`` with ``v_i = FFT(z_i)``, because the circulant Gram block
 ``Σ_s roll(z_ik, s) roll(z_il, s)ᵀ`` has eigenvalues ``T · v_ik(t) v_il(t)*``. Forming Ē costs one CT × CT inversion;
 the FFT form costs T inversions of C × C. ``eps`` is ε, not ε².
 """

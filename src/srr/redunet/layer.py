@@ -1,4 +1,4 @@
-"""One ReduNet layer, constructed in closed form from features and labels (REFERENCE §6).
+"""One ReduNet layer, constructed in closed form from features and labels (see docs/models.md).
 
 Vector form (``spatial=()``): features ``z ∈ R^d`` (d = ``channels``), unit norm. Construction from m training
 features Z (m × d) with labels:

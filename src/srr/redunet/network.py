@@ -1,4 +1,4 @@
-"""ReduNet: a deep network whose layers are computed, one after the other, from data and labels (REFERENCE §6).
+"""ReduNet: a deep network whose layers are computed, one after the other, from data and labels (see docs/models.md).
 
 :meth:`ReduNet.build` constructs layer ℓ from the features Z^ℓ of the training samples (E, C_j, γ_j; see
 :class:`~srr.redunet.layer.ReduLayer`), then propagates them with the *estimated* memberships π̂ (not the labels),

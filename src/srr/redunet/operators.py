@@ -1,4 +1,4 @@
-"""The expansion and compression operators of a ReduNet layer (REFERENCE §6).
+"""The expansion and compression operators of a ReduNet layer (see docs/models.md).
 
 For a set of feature vectors with Gram matrix ``G = Σ_i z_i z_iᴴ`` (real or complex Hermitian, n × n) and a scale
 ``α > 0``, both operators have the form ``α (I + α G)⁻¹``:

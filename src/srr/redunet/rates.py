@@ -1,4 +1,4 @@
-"""The rates a ReduNet ascends: ordinary for vectors, shift-invariant for signals and images (REFERENCE §1, §6).
+"""The rates a ReduNet ascends: ordinary for vectors, shift-invariant for signals and images (see docs/measures.md).
 
 For features z of shape (C, *spatial) the shift-invariant coding rate counts every circular shift of every sample:
 
@@ -45,7 +45,7 @@ def rate(z: Tensor, eps: float, spatial_dims: int = 0) -> Tensor:
 
 
 def redunet_rates(z: Tensor, labels: Tensor, eps: float, num_classes: int, spatial_dims: int = 0) -> dict:
-    """``{"R", "Rc", "delta_R"}`` (floats) with true labels: ``R^c = Σ_j (m_j/m) R(Z_j)``, which is REFERENCE §1's
+    """``{"R", "Rc", "delta_R"}`` (floats) with true labels: ``R^c = Σ_j (m_j/m) R(Z_j)``, which is the
     class-wise rate for hard labels, taken class by class (each log-determinant on its smaller side)."""
     num_classes = check_int(num_classes, "num_classes", low=1)
     if not torch.is_tensor(z) or z.dim() < 1:
