@@ -1,4 +1,4 @@
-"""Text data (byte tokenizer, text:PATH source) and the language-model commands: srr train --task lm, srr generate."""
+"""Text data (byte tokenizer, text:PATH source) and the language-model commands: srr train for a language model, srr generate."""
 import json
 import math
 import random

@@ -32,20 +32,28 @@ def add_settings_flags(parser) -> None:
     one flag; its help names them)."""
     owners: dict[str, list[str]] = {}
     first: dict[str, type] = {}
+    meanings: dict[str, dict[str, str]] = {}
     for owner, cls in setting_classes():
         for f in fields(cls):
-            if field_info(cls, f.name)["flag"]:
+            info = field_info(cls, f.name)
+            if info["flag"]:
                 owners.setdefault(f.name, []).append(owner)
                 first.setdefault(f.name, cls)
+                default = "" if info["default"] is None else f" (default {info['default']})"
+                meanings.setdefault(f.name, {})[owner] = info["help"] + default
     groups = {"engine": parser.add_argument_group("training engine (every objective)")}
     for name in list_objectives():
         groups[name] = parser.add_argument_group(f"objective {name} (--objective {name})")
     for name, who in owners.items():
         info = field_info(first[name], name)
         group = groups["engine"] if who == ["engine"] else groups[who[0]]
-        extra = "" if who == ["engine"] or len(who) == 1 else f" [{', '.join(who)}]"
-        default = "" if info["default"] is None else f" (default {info['default']})"
-        help_text = (info["help"] + default + extra).replace("%", "%%")
+        texts = meanings[name]
+        if len(set(texts.values())) > 1:  # one name, different meanings: each objective's
+            help_text = "; ".join(f"[{owner}] {text}" for owner, text in texts.items())
+        else:
+            extra = "" if who == ["engine"] or len(who) == 1 else f" [{', '.join(who)}]"
+            help_text = next(iter(texts.values())) + extra
+        help_text = help_text.replace("%", "%%")
         if info["kind"] == "bool":
             group.add_argument(flag_name(name), dest=name, action=argparse.BooleanOptionalAction, default=None,
                                help=help_text)

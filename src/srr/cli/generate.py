@@ -1,4 +1,4 @@
-"""``srr generate``: sample text from a language model saved by ``srr train --task lm``."""
+"""``srr generate``: sample text from a language model saved by ``srr train`` (objective lm)."""
 from __future__ import annotations
 
 NAME = "generate"
@@ -6,7 +6,7 @@ HELP = "sample text from a trained causal language model"
 
 
 def add_arguments(p) -> None:
-    p.add_argument("source", metavar="DIR", help="a folder written by `srr train --task lm`")
+    p.add_argument("source", metavar="DIR", help="a folder written by `srr train` for a language model")
     p.add_argument("--prompt", default="", help="text to continue (default: a newline)")
     p.add_argument("--tokens", type=int, default=200, help="number of tokens (bytes) to generate (default 200)")
     p.add_argument("--temperature", type=float, default=1.0, help="softmax temperature; 0 is greedy (default 1)")

@@ -7,17 +7,20 @@ HELP = "per-layer SNR and compression of tokens from a noisy mixture of subspace
 
 def add_arguments(p) -> None:
     p.add_argument("--out", default="runs/synthetic", help="output folder (default runs/synthetic)")
-    p.add_argument("--k", type=int, default=4, help="number of subspaces (heads)")
-    p.add_argument("--d", type=int, default=32, help="token dimension")
-    p.add_argument("--rank", type=int, default=4, help="rank of each subspace (the head width)")
-    p.add_argument("--tokens", type=int, default=64, help="tokens per set")
-    p.add_argument("--sets", type=int, default=8, help="number of token sets")
-    p.add_argument("--noise", type=float, default=0.5, help="noise level σ (noise energy σ² per token)")
-    p.add_argument("--depth", type=int, default=5)
-    p.add_argument("--eta", type=float, default=0.5, help="step size η of the AoT layer")
-    p.add_argument("--tau", type=float, default=0.05, help="threshold τ of the hard-thresholded attention")
-    p.add_argument("--beta", type=float, default=1.0, help="inverse temperature of the softmax (the AoT formula: 1)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--k", type=int, default=4, help="number of subspaces (heads) (default %(default)s)")
+    p.add_argument("--d", type=int, default=32, help="token dimension (default %(default)s)")
+    p.add_argument("--rank", type=int, default=4, help="rank of each subspace (the head width) (default %(default)s)")
+    p.add_argument("--tokens", type=int, default=64, help="tokens per set (default %(default)s)")
+    p.add_argument("--sets", type=int, default=8, help="number of token sets (default %(default)s)")
+    p.add_argument("--noise", type=float, default=0.5,
+                   help="noise level σ (noise energy σ² per token) (default %(default)s)")
+    p.add_argument("--depth", type=int, default=5, help="number of layers (default %(default)s)")
+    p.add_argument("--eta", type=float, default=0.5, help="step size η of the AoT layer (default %(default)s)")
+    p.add_argument("--tau", type=float, default=0.05,
+                   help="threshold τ of the hard-thresholded attention (default %(default)s)")
+    p.add_argument("--beta", type=float, default=1.0,
+                   help="inverse temperature of the softmax (the AoT formula: 1) (default %(default)s)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the subspaces and the samples (default %(default)s)")
 
 
 def run(args) -> int:

@@ -15,7 +15,7 @@ from .spec import DataSpec, Option, parse_arguments
 
 __all__ = ["register_source", "parse_spec", "load_data", "list_sources", "Source", "TASKS"]
 
-TASKS = {"image": "labelled images", "lm": "text for language models (--task lm)"}
+TASKS = {"image": "labelled images", "lm": "text for language models (--objective lm)"}
 
 
 @dataclass(frozen=True)
