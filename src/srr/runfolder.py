@@ -93,15 +93,34 @@ def holds_run(folder: str | os.PathLike) -> list[str]:
     return [name for name in RUN_FILES if (folder / name).exists()]
 
 
-def clean_leftovers(folder: str | os.PathLike) -> None:
-    """Remove hidden temporary files and folders that an interrupted write left in ``folder``."""
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def clean_leftovers(folder: str | os.PathLike, published_only: bool = False) -> None:
+    """Remove hidden temporary files and folders that an interrupted write left in ``folder``: every kind under an
+    exclusive lock; with ``published_only`` (a shared lock: other readers may be writing) only the temporary
+    folders of :func:`publish_folder` whose process has died."""
     folder = Path(folder)
     if not folder.is_dir():
         return
     for entry in folder.iterdir():
         name = entry.name
-        if name.startswith(".") and (name.endswith(".tmp") or name.startswith((".tmp-", ".srr-new-", ".srr-old-"))):
-            shutil.rmtree(entry, ignore_errors=True) if entry.is_dir() else entry.unlink(missing_ok=True)
+        if not name.startswith("."):
+            continue
+        if name.startswith((".srr-new-", ".srr-old-")):
+            pid = name.rsplit("-", 2)[-2] if name.count("-") >= 4 else ""
+            if published_only and pid.isdigit() and _alive(int(pid)):
+                continue
+        elif published_only or not (name.endswith(".tmp") or name.startswith(".tmp-")):
+            continue
+        shutil.rmtree(entry, ignore_errors=True) if entry.is_dir() else entry.unlink(missing_ok=True)
 
 
 def claim_run_folder(folder: str | os.PathLike, *, resume: bool = False, overwrite: bool = False) -> RunLock:
@@ -156,12 +175,13 @@ def publish_folder(target: str | os.PathLike) -> Iterator[Path]:
     was; a crash leaves at most hidden leftovers that :func:`clean_leftovers` removes."""
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".srr-new-{target.name}-"))
+    clean_leftovers(target.parent, published_only=True)
+    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".srr-new-{target.name}-{os.getpid()}-"))
     try:
         yield tmp
         old = None
         if target.exists():
-            old = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".srr-old-{target.name}-"))
+            old = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".srr-old-{target.name}-{os.getpid()}-"))
             os.rmdir(old)
             os.rename(target, old)
         os.rename(tmp, target)

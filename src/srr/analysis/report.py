@@ -149,7 +149,7 @@ def build_report(run_dir, out=None, *, index: int = 0, samples: int = 512, ansat
     from ..errors import DataFileNotFoundError
     from ..io import atomic_write_text
     from ..models import count_parameters
-    from ..runfolder import RunLock, check_output_file
+    from ..runfolder import RunLock, check_output_file, clean_leftovers
     from .curves import plot_curves
     from .ansatz import ansatz_report
     from .attention import attention_report
@@ -164,6 +164,7 @@ def build_report(run_dir, out=None, *, index: int = 0, samples: int = 512, ansat
     out = Path(out) if out is not None else run_dir / "report.html"
     check_output_file(out, [run_dir / n for n in ("config.json", "model.safetensors", "run.json")], REPORT_MARKER)
     with RunLock(run_dir, exclusive=False):
+        clean_leftovers(run_dir, published_only=True)  # what killed reports left behind
         src = open_source(str(run_dir))
         record = src.record
         summary = _read_json(run_dir / "summary.json")
