@@ -24,17 +24,25 @@ def run(args) -> int:
     from ..errors import CheckpointError, ConfigError
     from ..models import CausalTransformer, from_pretrained, read_config
 
-    if args.tokens < 0:
-        raise ConfigError(f"--tokens must be >= 0, got {args.tokens}")
+    from ..checks import check_int, check_number
+
+    check_int(args.tokens, "--tokens", low=0, high=1 << 20)
+    check_number(args.temperature, "--temperature", low=0.0, high=1e6)
+    if args.top_k is not None:
+        check_int(args.top_k, "--top-k", low=1, high=1 << 24)
+    check_int(args.seed, "--seed", low=0, high=(1 << 63) - 1)
+    tokenizer = ByteTokenizer()
+    prompt = args.prompt or "\n"
+    prompt_ids = tokenizer.encode(prompt)  # refuses a prompt that is not valid UTF-8 text
+    if len(prompt_ids) > 1 << 20:
+        raise ConfigError(f"--prompt of {len(prompt_ids):,} bytes; at most {1 << 20:,}")
     config = read_config(args.source)
     if config.get("tokenizer", ByteTokenizer.name) != ByteTokenizer.name:
         raise CheckpointError(f"{args.source} uses the tokenizer {config['tokenizer']!r}; only 'bytes' is known")
     model = from_pretrained(args.source, map_location=args.device)
     if not isinstance(model, CausalTransformer):
         raise CheckpointError(f"{args.source} holds {config['model']}, not a language model")
-    tokenizer = ByteTokenizer()
-    prompt = args.prompt or "\n"
-    ids = torch.tensor([tokenizer.encode(prompt)], dtype=torch.long, device=args.device)
+    ids = torch.tensor([prompt_ids], dtype=torch.long, device=model.wte.weight.device)
     generator = torch.Generator().manual_seed(args.seed)
     out = model.generate(ids, args.tokens, temperature=args.temperature, top_k=args.top_k, generator=generator)
     text = tokenizer.decode(out[0, ids.shape[1]:].cpu())

@@ -39,7 +39,10 @@ class ByteTokenizer:
     def encode(self, text: str) -> list[int]:
         if not isinstance(text, str):
             raise DataError(f"the tokenizer encodes str, got {type(text).__name__}")
-        return list(text.encode("utf-8"))
+        try:
+            return list(text.encode("utf-8"))
+        except UnicodeEncodeError as exc:  # e.g. undecodable bytes of a command line (surrogate escapes)
+            raise DataError(f"the text is not valid UTF-8 (at character {exc.start}): {text[:40]!r}") from None
 
     def decode(self, ids) -> str:
         if isinstance(ids, Tensor):

@@ -79,6 +79,13 @@ class BlockConfig(ModelConfig):
     def head_width(self) -> int:
         return self.dim // self.heads if self.dim_head is None else self.dim_head
 
+    def parameter_floor(self) -> int:
+        """A lower bound of the parameters, from the attention projections alone (every family has at least one
+        of d × K·p per layer) and the front end's tables: cheap to compute for any size, so that a configuration
+        far beyond the machine is refused before even a meta-device model is built."""
+        front = getattr(self, "num_patches", 0) * self.dim + getattr(self, "vocab_size", 0) * self.dim
+        return self.depth * self.dim * self.heads * self.head_width + front
+
 
 @dataclass
 class ImageConfig(ModelConfig):

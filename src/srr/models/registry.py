@@ -109,8 +109,10 @@ def create_model(name: str, **overrides: Any) -> nn.Module:
     ``srr.create_model("crate_tiny", num_classes=10, image_size=32, patch_size=4)``. The parameters (float32) are
     checked against the memory this machine can give before anything is allocated."""
     config = get_config(name, **overrides)
-    check_memory(getattr(config, "parameter_bytes", None) or 4 * parameter_count(config),
-                 f"building {name} (its parameters)")
+    what = f"building {name} (its parameters)"
+    if hasattr(config, "parameter_floor"):  # refuse the far-too-large before counting on the meta device
+        check_memory(4 * config.parameter_floor(), what)
+    check_memory(getattr(config, "parameter_bytes", None) or 4 * parameter_count(config), what)
     model = config.build()
     model.name = name
     return model
