@@ -1,5 +1,5 @@
 """The one engine: every objective gets accumulation, exact resume and data parallelism; a new objective is one class
-and one registration; run folders belong to one run (refused, overwritten, locked, checkpointed on SIGINT)."""
+and one registration. (Run folders: tests/reliability/test_run_folders.py.)"""
 import inspect
 import json
 import random
@@ -129,64 +129,10 @@ def test_two_processes_equal_one_process(objective, tmp_path, capsys):
     assert json.loads((tmp_path / "two" / "summary.json").read_text())["world_size"] == 2
 
 
-# --- run folders belong to one run -----------------------------------------------------------------------------------
-
-def test_a_folder_holding_another_run_is_refused_unless_overwritten(tmp_path, capsys):
-    out = tmp_path / "run"
-    first = ["train", *TINY, "--epochs", "1", "--checkpoint-every", "1", "--out", str(out)]
-    assert main(first) == 0
-    before = weights(out)
-    assert main(["train", *TINY, "--epochs", "2", "--set", "dim=8", "--out", str(out)]) == 2
-    err = capsys.readouterr().err
-    assert "already holds another run (run.json, config.json, model.safetensors, summary.json" in err
-    assert max_diff(weights(out), before) == 0  # untouched
-    (out / "notes.txt").write_text("mine")  # a file srr did not write survives --overwrite
-    assert main(["train", *TINY, "--epochs", "2", "--set", "dim=8", "--overwrite", "--out", str(out)]) == 0
-    assert [p.name for p in ckpt.list_checkpoints(out)] == ["step-000000002"]  # none left of the first run (step 1)
-    assert weights(out)["pos_embedding"].shape[-1] == 8 and (out / "notes.txt").read_text() == "mine"
-    assert main(["train", *TINY, "--out", ""]) == 2
-    assert "--out must name a folder, got an empty string" in capsys.readouterr().err
 
 
-@pytest.mark.slow
-def test_two_trainings_into_one_folder_one_refused_the_other_intact(tmp_path, capsys):
-    argv = [*TINY, "--epochs", "60", "--batch-size", "16", "--log-every", "1", "--seed", "1"]
-    assert main(["train", *argv, "--out", str(tmp_path / "ref")]) == 0
-    out = tmp_path / "run"
-    first = srr_process("train", *argv, "--out", str(out))
-    deadline = time.monotonic() + 120
-    while not steps(out) and time.monotonic() < deadline:
-        time.sleep(0.01)
-    second = srr_process("train", *argv, "--overwrite", "--out", str(out))  # not even --overwrite takes it
-    text, _ = second.communicate(timeout=120)
-    assert first.poll() is None, "the first run ended before the second asked for the folder"
-    assert second.returncode == 2 and f"is in use by another srr process (pid {first.pid})" in text, text
-    assert first.wait(timeout=240) == 0
-    assert max_diff(weights(out), weights(tmp_path / "ref")) == 0
-    assert json.loads((out / "run.json").read_text())["status"] == "finished"
 
 
-@pytest.mark.slow
-def test_sigint_with_default_settings_checkpoints_and_resume_equals_the_uninterrupted_run(tmp_path, capsys):
-    argv = [*TINY, "--epochs", "5", "--batch-size", "16", "--log-every", "1", "--seed", "2", "--shift", "1"]
-    assert main(["train", *argv, "--out", str(tmp_path / "ref")]) == 0
-    run = tmp_path / "run"
-    proc = srr_process("train", *argv, "--out", str(run))  # default: no periodic checkpoints
-    deadline = time.monotonic() + 120
-    while proc.poll() is None and time.monotonic() < deadline:
-        if steps(run) and steps(run)[-1]["step"] >= 11:
-            proc.send_signal(signal.SIGINT)
-            break
-        time.sleep(0.002)
-    out, _ = proc.communicate(timeout=120)
-    assert proc.returncode == 130, out
-    assert "interrupted at step" in out and f"--resume {run}" in out
-    latest = ckpt.find_latest(run)
-    assert latest is not None and json.loads((run / "run.json").read_text())["status"] == "interrupted"
-    assert not (run / "model.safetensors").exists()  # the final save belongs to the end of the run
-    assert main(["train", "--resume", str(run)]) == 0
-    assert max_diff(weights(run), weights(tmp_path / "ref")) == 0
-    assert [r["epoch"] for r in map(json.loads, (run / "metrics.jsonl").read_text().splitlines())] == [1, 2, 3, 4, 5]
 
 
 def test_resume_refuses_settings_it_would_ignore_and_takes_the_free_ones(tmp_path, capsys):
