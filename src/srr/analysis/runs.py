@@ -44,6 +44,9 @@ def parse_overrides(items: list[str] | None) -> dict:
             raise ConfigError(f"--set expects KEY=VALUE, got {item!r}")
         if len(value) > 10_000:
             raise ConfigError(f"--set {key}: a value of {len(value):,} characters is not a model setting")
+        if value.strip().lower() in ("nan", "inf", "+inf", "-inf", "infinity", "-infinity"):
+            out[key] = float(value)  # refused by the field's check as a non-finite number, not as a string
+            continue
         try:
             out[key] = ast.literal_eval(value)
         except (ValueError, SyntaxError, TypeError):

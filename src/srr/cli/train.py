@@ -82,11 +82,13 @@ def run(args) -> int:
         return 0
     plan = plan_from_args(args)
     main = os.environ.get("RANK", "0") == "0"
-    if main:
+
+    def announce():  # once the run is accepted: a refused one prints its error line alone
         what = "resuming" if plan.resume else "training"
         print(f"{what} {plan.model} on {plan.data} ({plan.objective}) -> {plan.out}; settings: {describe_sources(plan)}",
               flush=True)
-    summary = run_plan(plan, progress=not args.no_progress)
+
+    summary = run_plan(plan, progress=not args.no_progress, on_start=announce)
     if main:
         print(get_objective(plan.objective).summary_line(summary) + f" -> {plan.out}")
     return 0

@@ -61,10 +61,12 @@ class RunInterrupted(SrrError):
 
 
 def train(model: nn.Module, objective, config: TrainConfig, out_dir: str | Path | None = None, *,
-          progress: bool = True, resume: bool = False, overwrite: bool = False, run_info: dict | None = None) -> dict:
+          progress: bool = True, resume: bool = False, overwrite: bool = False, run_info: dict | None = None,
+          on_start=None) -> dict:
     """Train ``model`` with ``objective`` (an :class:`srr.objectives.Objective` holding its data) and ``config``;
     returns the summary (also written to ``out_dir``). ``resume=True`` continues from the newest complete checkpoint
-    in ``out_dir``; a folder holding another run is refused unless ``overwrite``."""
+    in ``out_dir``; a folder holding another run is refused unless ``overwrite``. ``on_start()`` is called (on
+    process 0) once every check has passed and the folder is this run's, right before the first step."""
     info = setup_distributed(config.device)
     lock = None
     try:
@@ -74,6 +76,8 @@ def train(model: nn.Module, objective, config: TrainConfig, out_dir: str | Path 
         if out_dir is not None:  # … before the folder is claimed: a refused run writes nothing
             lock = _claim(Path(out_dir), resume, overwrite, info)
         engine.open(resume)
+        if on_start is not None and info.is_main:
+            on_start()
         return engine.run()
     except SrrError as exc:
         if "Traceback" in str(exc):  # a DataLoader worker re-raises with its traceback inside the message

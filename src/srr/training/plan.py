@@ -164,8 +164,9 @@ def plan_resume(run_dir: str | Path, settings: dict | None = None) -> TrainPlan:
                      resume=True, recipe=saved.get("recipe"), sources=sources)
 
 
-def run_plan(plan: TrainPlan, progress: bool = True) -> dict:
-    """Load the data, build the model (seeded with the run's seed) and train it; returns the summary."""
+def run_plan(plan: TrainPlan, progress: bool = True, on_start=None) -> dict:
+    """Load the data, build the model (seeded with the run's seed) and train it; returns the summary. ``on_start``
+    is called once every check has passed (see :func:`srr.training.train`)."""
     import torch
 
     from ..data import load_data
@@ -191,4 +192,4 @@ def run_plan(plan: TrainPlan, progress: bool = True) -> dict:
                 "train": plan.train.to_dict(), "objective_config": plan.objective_config.to_dict(),
                 "sources": plan.sources}
     return train(model, objective, plan.train, plan.out, progress=progress, resume=plan.resume,
-                 overwrite=plan.overwrite, run_info=run_info)
+                 overwrite=plan.overwrite, run_info=run_info, on_start=on_start)
