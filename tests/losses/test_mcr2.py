@@ -102,6 +102,7 @@ def _worker(rank, world, init, x, y, w0, out_dir):
         dist.destroy_process_group()
 
 
+@pytest.mark.slow
 def test_two_process_gloo_equals_single_process(tmp_path):
     import torch.distributed as dist
 

@@ -40,6 +40,7 @@ print(growth, mean_abs)
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the peak-memory probe reads /proc (Linux)")
+@pytest.mark.slow
 def test_one_tssa_layer_on_32768_tokens_within_2_gb():
     from srr.profiling import MMAP_ENV
 

@@ -11,6 +11,7 @@ pytestmark = pytest.mark.skipif(not torch.distributed.is_available(), reason="to
 RUN = [*TINY, "--epochs", "2", "--batch-size", "32", "--log-every", "1", "--lr", "3e-3", "--seed", "5"]
 
 
+@pytest.mark.slow
 def test_two_processes_match_one_process(tmp_path, capsys, one_thread):
     proc = srr_process("train", *RUN, "--out", str(tmp_path / "two"), "--device", "cpu", torchrun=2)
     out, _ = proc.communicate(timeout=300)

@@ -20,7 +20,7 @@ RUN = [*TINY, "--epochs", "4", "--batch-size", "16", "--log-every", "1", "--chec
 def test_sigkill_at_a_random_step_then_resume_gives_identical_weights(tmp_path, capsys, one_thread):
     assert main(["train", *RUN, "--out", str(tmp_path / "ref")]) == 0
     run = tmp_path / "run"
-    kill_at = random.Random().randint(4, 26)
+    kill_at = random.Random(5).randint(4, 26)  # seeded: the same instant on every run
     proc = srr_process("train", *RUN, "--out", str(run))
     deadline = time.monotonic() + 240
     while proc.poll() is None and time.monotonic() < deadline:
@@ -46,6 +46,7 @@ def test_sigkill_at_a_random_step_then_resume_gives_identical_weights(tmp_path, 
 BIG = torch.arange(200_000, dtype=torch.float32)  # made before any fork: a forked child runs no parallel kernel
 
 
+@pytest.mark.slow
 def test_resume_from_every_checkpoint_position_gives_identical_weights(tmp_path, capsys, one_thread):
     import shutil
 
@@ -128,8 +129,9 @@ def test_sigkill_at_every_stage_of_a_checkpoint_write(tmp_path, stage):
     assert not list((run / "checkpoints").glob(".tmp-*"))
 
 
+@pytest.mark.slow
 def test_sigkill_at_random_instants_while_checkpointing(tmp_path):
-    run, rng = tmp_path / "run", random.Random()
+    run, rng = tmp_path / "run", random.Random(3)  # seeded delays (the instants still vary with the load)
     _save(run, 1)
     step, kills, mid_write = 1, 0, 0
     for _ in range(40):
