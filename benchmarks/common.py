@@ -46,14 +46,18 @@ def add_thread_option(parser) -> None:
     parallel region waits for its slowest thread; one thread then gives steadier numbers."""
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: PyTorch's)")
     parser.add_argument("--tag", default="", help="write results/<name>-<tag>.json instead of results/<name>.json")
+    parser.add_argument("--out-dir", default=None,
+                        help="folder of the result JSON (default benchmarks/results; e.g. /tmp for a trial run)")
 
 
 _TAG = ""
+_OUT_DIR: Path | None = None
 
 
 def apply_threads(args) -> None:
-    global _TAG
+    global _TAG, _OUT_DIR
     _TAG = args.tag
+    _OUT_DIR = Path(args.out_dir) if getattr(args, "out_dir", None) else None
     if args.threads:
         torch.set_num_threads(args.threads)
         os.environ["OMP_NUM_THREADS"] = str(args.threads)  # inherited by the memory child processes
@@ -139,13 +143,23 @@ def machine() -> dict:
 
 
 def write_result(name: str, payload: dict) -> Path:
-    """Write ``benchmarks/results/<name>.json`` atomically, with the machine description and the command."""
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / (f"{name}-{_TAG}.json" if _TAG else f"{name}.json")
+    """Write ``benchmarks/results/<name>.json`` (or into ``--out-dir``) atomically, with the machine description and
+    the command."""
+    folder = _OUT_DIR or RESULTS
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / (f"{name}-{_TAG}.json" if _TAG else f"{name}.json")
     payload = {"benchmark": name, "command": " ".join([Path(sys.executable).name, *sys.argv]), "machine": machine(),
                "time": time.strftime("%Y-%m-%d %H:%M:%S"), **payload}
     atomic_write_json(path, payload)
     return path
+
+
+def shown(path: Path) -> str:
+    """``path`` relative to the repository when inside it (as the printed lines always gave it), else absolute."""
+    try:
+        return str(path.resolve().relative_to(ROOT))
+    except ValueError:
+        return str(path)
 
 
 def max_rel_diff(a: torch.Tensor, b: torch.Tensor) -> float:

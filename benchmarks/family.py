@@ -3,9 +3,10 @@
 Data: the ``nano`` sizes on digits (1,438 train / 359 test images, 8×8) and the ``micro`` sizes on the MNIST split
 ``idx:../shared/data/mnist`` (the 10,000 test-set images split 8,000 / 2,000 with a fixed seed, 28×28).
 Budget, identical for every model of a data set: ``srr.training.train`` with one ``TrainConfig`` (AdamW, peak
-learning rate ``--lr``, weight decay 0.05, batch ``--batch-size``, linear warm-up for min(1, epochs/10) epochs then
-cosine, no augmentation, seed 0) for ``--epochs-digits`` / ``--epochs-mnist`` epochs (defaults 20 and 2: the whole
-run then takes about 30 minutes on the shared 2-core CPU). Test accuracy is that of the last epoch.
+learning rate ``--lr``, weight decay 0.05, batch ``--batch-size``, seed 0) and one ``Classification`` objective
+(cross-entropy; linear warm-up for min(1, epochs/10) epochs then cosine, no augmentation) for ``--epochs-digits``
+/ ``--epochs-mnist`` epochs (defaults 20 and 2: the whole run then takes about 30 minutes on the shared 2-core CPU).
+Test accuracy is that of the last epoch.
 Throughput (train images/s) is measured apart from training, side by side: after a warm-up step, every model runs
 ``--throughput-steps`` training steps on the same batch, models alternating, ``--throughput-rounds`` rounds; the
 median over rounds. ``--threads`` intra-op threads (default 1: on a shared 2-core CPU two threads are slower).
@@ -17,12 +18,13 @@ the same size on each data set.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import json
 import statistics
 import sys
 import tempfile
 import time
-from dataclasses import asdict
 from pathlib import Path
 
 import torch
@@ -35,6 +37,7 @@ sys.path.insert(0, str(ROOT / "src"))
 import srr  # noqa: E402
 from srr.data import load_data  # noqa: E402
 from srr.io import atomic_write_json, atomic_write_text  # noqa: E402
+from srr.objectives import Classification, ClassificationConfig  # noqa: E402
 from srr.training import TrainConfig, train  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
@@ -71,7 +74,8 @@ def throughput(names: list[str], data, batch_size: int, steps: int, rounds: int)
     return {name: statistics.median(r) for name, r in rates.items()}
 
 
-def run_dataset(label: str, spec: str, size: str, config: TrainConfig, args) -> dict:
+def run_dataset(label: str, spec: str, size: str, config: TrainConfig, objective: ClassificationConfig,
+                args) -> dict:
     data = load_data(spec)
     names = [f"{f}_{size}" for f in FAMILY if not args.only or f in args.only]
     rows = []
@@ -79,7 +83,8 @@ def run_dataset(label: str, spec: str, size: str, config: TrainConfig, args) -> 
         torch.manual_seed(config.seed)
         model = srr.create_model(name, **data.model_overrides())
         with tempfile.TemporaryDirectory() as tmp:
-            summary = train(model, data, config, tmp, progress=False)
+            with contextlib.redirect_stdout(io.StringIO()):  # the engine's line per epoch: only the table counts
+                summary = train(model, Classification(objective, data), config, tmp, progress=False)
             history = [json.loads(ln) for ln in (Path(tmp) / "metrics.jsonl").read_text().splitlines()]
         rows.append({"model": name, "parameters": summary["parameters"], "test_accuracy": summary["test_accuracy"],
                      "test_loss": summary["test_loss"], "train_seconds": summary["seconds"],
@@ -88,7 +93,7 @@ def run_dataset(label: str, spec: str, size: str, config: TrainConfig, args) -> 
     for row in rows:
         row["train_images_per_s"] = rates[row["model"]]
     return {"label": label, "data": spec, "train_images": len(data.x_train), "test_images": len(data.x_test),
-            "config": asdict(config), "rows": rows, **compare(rows, size)}
+            "config": {**config.to_dict(), **objective.to_dict()}, "rows": rows, **compare(rows, size)}
 
 
 def compare(rows: list[dict], size: str) -> dict:
@@ -139,14 +144,18 @@ def main(argv=None) -> dict:
     start = time.perf_counter()
     datasets = []
     common = dict(batch_size=args.batch_size, lr=args.lr, weight_decay=0.05, seed=0, device="cpu")
-    budget = lambda epochs: TrainConfig(epochs=epochs, warmup_epochs=min(1.0, epochs / 10), **common)  # noqa: E731
+    config = TrainConfig(**common)
+
+    def budget(epochs: int) -> tuple[TrainConfig, ClassificationConfig]:
+        return config, ClassificationConfig(epochs=epochs, warmup_epochs=min(1.0, epochs / 10))
+
     if "digits" not in args.skip:
-        datasets.append(run_dataset("digits, nano sizes", "digits", "nano", budget(args.epochs_digits), args))
+        datasets.append(run_dataset("digits, nano sizes", "digits", "nano", *budget(args.epochs_digits), args))
     if "mnist" not in args.skip:
         if (MNIST_DIR / "t10k-images-idx3-ubyte.gz").is_file():
             datasets.append(run_dataset("MNIST split, micro sizes", "idx:../shared/data/mnist" if Path.cwd() == ROOT
                                         else f"idx:{MNIST_DIR}", "micro",
-                                        budget(args.epochs_mnist), args))
+                                        *budget(args.epochs_mnist), args))
         else:
             print(f"MNIST not found at {MNIST_DIR}: skipped", file=sys.stderr)
     report = {"benchmark": "family", "threads": args.threads, "torch": torch.__version__,

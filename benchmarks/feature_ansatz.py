@@ -23,15 +23,20 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 import srr
-from srr.cli import ansatz as ansatz_cli
+from srr.analysis import ansatz_report, open_source
 from srr.data import load_data
 from srr.io import atomic_write_json
-from srr.models import from_pretrained, read_config
-from srr.training import evaluate
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 MNIST = ROOT.parent / "shared" / "data" / "mnist"
+
+
+@torch.no_grad()
+def accuracy_on(model, x: torch.Tensor, y: torch.Tensor, batch: int = 512) -> float:
+    model.eval()
+    correct = sum(int((model(x[i:i + batch]).argmax(-1) == y[i:i + batch]).sum()) for i in range(0, len(x), batch))
+    return correct / len(x)
 
 
 def train_reference_mlp(out: Path, epochs: int, seed: int = 0) -> Path:
@@ -51,7 +56,7 @@ def train_reference_mlp(out: Path, epochs: int, seed: int = 0) -> Path:
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-    _, acc = evaluate(model, data.x_test, data.y_test)
+    acc = accuracy_on(model, data.x_test, data.y_test)
     model.save_pretrained(out, extra={"data": spec})
     atomic_write_json(out / "summary.json", {"model": name, "data": spec, "test_accuracy": acc, "epochs": epochs,
                                              "seconds": time.perf_counter() - start,
@@ -61,12 +66,10 @@ def train_reference_mlp(out: Path, epochs: int, seed: int = 0) -> Path:
 
 
 def measure(run_dir: Path, samples: int) -> dict:
-    config = read_config(run_dir)
-    data = load_data(config.get("data") or "digits")
-    model = from_pretrained(run_dir)
-    args = (model, config["model"], config.get("args", {}), "trained", str(run_dir), data)
-    rep = ansatz_cli.produce(*args, run_dir / "ansatz", samples, progress=True)
-    minus = ansatz_cli.produce(*args, run_dir / "ansatz-w-w0", samples, remove_init=True, progress=True)
+    src = open_source(str(run_dir))
+    data = load_data(src.record.get("data") or "digits")
+    rep = ansatz_report(src, data, run_dir / "ansatz", samples, progress=True)
+    minus = ansatz_report(src, data, run_dir / "ansatz-w-w0", samples, remove_init=True, progress=True)
     rep["results"]["trained_w_minus_w0"] = minus["results"]["trained"]
     summary = json.loads((run_dir / "summary.json").read_text()) if (run_dir / "summary.json").is_file() else {}
     rep["test_accuracy"] = summary.get("test_accuracy")
@@ -85,9 +88,11 @@ def main(argv=None) -> int:
     p.add_argument("--run", action="append", default=[], help="a further run folder to measure (repeatable)")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", default=str(RESULTS / "feature_ansatz.json"))
+    p.add_argument("--mlp-dir", default=str(ROOT / "runs" / "ansatz-reference-mlp"),
+                   help="folder of the reference MLP (trained there when it holds no model)")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
-    mlp_dir = ROOT / "runs" / "ansatz-reference-mlp"
+    mlp_dir = Path(args.mlp_dir)
     if not (mlp_dir / "model.safetensors").is_file():
         train_reference_mlp(mlp_dir, args.epochs)
     reports = {str(d): measure(Path(d), args.samples) for d in [mlp_dir, *args.run]}

@@ -86,7 +86,7 @@ def main(argv=None) -> None:
     memory = "fresh process per contender: VmHWM after 3 forwards minus VmRSS before (/proc/self/status)"
     path = common.write_result("inference", {"config": config, "matmul_peak_gflops_best_of_runs": peak,
                                              "memory_method": memory, **out})
-    print("inference: " + " | ".join(line) + f" | peak {peak:.0f} GFLOP/s | {path.relative_to(common.ROOT)}")
+    print("inference: " + " | ".join(line) + f" | peak {peak:.0f} GFLOP/s | {common.shown(path)}")
 
 
 if __name__ == "__main__":

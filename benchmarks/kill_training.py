@@ -2,7 +2,7 @@
 checkpoint write, and check that every time the newest complete checkpoint loads and that the final weights equal
 those of an uninterrupted run.
 
-    PYTHONPATH=src python benchmarks/kill_training.py [--kills 30] [--max-delay 1.5]
+    PYTHONPATH=src python benchmarks/kill_training.py [--kills 30] [--max-delay 1.5] [--epochs 3] [--out FILE]
 """
 from __future__ import annotations
 
@@ -25,8 +25,9 @@ from safetensors.torch import load_file  # noqa: E402
 
 from srr.training.checkpoint import find_latest, load_checkpoint  # noqa: E402
 
-ARGS = ["--epochs", "3", "--batch-size", "32", "--checkpoint-every", "1", "--log-every", "1", "--shift", "1",
+ARGS = ["--batch-size", "32", "--checkpoint-every", "1", "--log-every", "1", "--shift", "1",
         "--no-progress", "--no-tensorboard", "--seed", "7"]  # the demo model on digits: 45 steps per epoch
+RESULT = ROOT / "benchmarks" / "results" / "kill_training.json"
 
 
 def launch(*argv) -> subprocess.Popen:
@@ -35,18 +36,21 @@ def launch(*argv) -> subprocess.Popen:
                             stderr=subprocess.PIPE, text=True)
 
 
-def main() -> None:
-    p = argparse.ArgumentParser()
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--kills", type=int, default=30)
     p.add_argument("--max-delay", type=float, default=1.5)
-    args = p.parse_args()
+    p.add_argument("--epochs", type=int, default=3, help="epochs of the trained run (default 3)")
+    p.add_argument("--out", default=str(RESULT), help="result file (default benchmarks/results/kill_training.json)")
+    args = p.parse_args(argv)
+    args_ = ["--epochs", str(args.epochs), *ARGS]
     rng = random.Random()
     work = Path(tempfile.mkdtemp(prefix="srr-kill-"))
     ref, run = work / "ref", work / "run"
-    assert launch(*ARGS, "--out", str(ref)).wait() == 0
+    assert launch(*args_, "--out", str(ref)).wait() == 0
     kills, in_write, steps_seen, finished = 0, 0, [], False
     for i in range(args.kills):
-        proc = launch("--resume", str(run)) if find_latest(run) else launch(*ARGS, "--out", str(run))
+        proc = launch("--resume", str(run)) if find_latest(run) else launch(*args_, "--out", str(run))
         before = find_latest(run)
         while proc.poll() is None and find_latest(run) == before:  # wait until it trains (a new checkpoint)
             time.sleep(0.01)
@@ -70,7 +74,7 @@ def main() -> None:
     record = {"kills": kills, "kills_during_a_checkpoint_write": in_write, "checkpoint_steps_after_each_kill":
               steps_seen, "all_latest_loaded": True, "final_weights_identical": identical,
               "time": time.strftime("%Y-%m-%d %H:%M:%S")}
-    (ROOT / "benchmarks" / "results" / "kill_training.json").write_text(json.dumps(record, indent=2) + "\n")
+    Path(args.out).write_text(json.dumps(record, indent=2) + "\n")
     print(f"{kills} SIGKILLs of a training run ({in_write} inside a checkpoint write): latest checkpoint complete "
           f"after every one; final weights identical to the uninterrupted run: {identical}")
 

@@ -15,7 +15,8 @@ Writes ``benchmarks/results/label_noise_<data>.json`` (after every ratio) and pr
 from __future__ import annotations
 
 import argparse
-import dataclasses
+import contextlib
+import io
 import math
 import re
 import sys
@@ -27,11 +28,30 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from srr.data import corrupt_labels, load_data  # noqa: E402
+from srr.analysis.classifiers import accuracy, knn, nearest_subspace  # noqa: E402
+from srr.data import ImageData, corrupt_labels, load_data  # noqa: E402
 from srr.io import atomic_write_json  # noqa: E402
 from srr.models import create_model  # noqa: E402
+from srr.objectives import Classification, ClassificationConfig, FeatureNet, MCR2Config, MCR2Objective  # noqa: E402
+from srr.objectives.mcr2 import extract_features  # noqa: E402
 from srr.training import TrainConfig, train  # noqa: E402
-from srr.training.mcr2 import MCR2Config, evaluate_features, train_mcr2  # noqa: E402
+
+
+def with_labels(data: ImageData, y_train: torch.Tensor) -> ImageData:
+    """``data`` with other training labels (the images, test split and standardisation unchanged)."""
+    return ImageData.from_tensors(data.name, data.spec, data.x_train, y_train, data.x_test, data.y_test,
+                                  data.num_classes, mean=data.mean, std=data.std)
+
+
+def evaluate_features(model, data: ImageData, n_components: int = 10, k: int = 5) -> dict:
+    """Test accuracy of nearest-subspace and k-NN classifiers fitted on the training features (with ``data``'s
+    training labels): the L2-normalised representation the final linear classifier reads."""
+    net = FeatureNet(model)
+    ztr = extract_features(net, data.train_set, list(range(len(data.train_set))), "cpu")
+    zte = extract_features(net, data.test_set, list(range(len(data.test_set))), "cpu")
+    r = min(n_components, ztr.shape[1])
+    return {"nearest_subspace": accuracy(nearest_subspace(ztr, data.y_train, zte, r, data.num_classes), data.y_test),
+            "knn": accuracy(knn(ztr, data.y_train, zte, k, data.num_classes), data.y_test)}
 
 
 def main(argv=None) -> int:
@@ -59,22 +79,24 @@ def main(argv=None) -> int:
               "threads": args.threads, "rows": []}
     for ratio in ratios:
         noisy = corrupt_labels(data.y_train, ratio, data.num_classes, seed=args.seed + 10)
-        d = dataclasses.replace(data, y_train=noisy)
+        d = with_labels(data, noisy)
         row = {"ratio": ratio, "wrong_fraction": float((noisy != data.y_train).double().mean())}
         torch.manual_seed(args.seed)
         model = create_model(args.model, **data.model_overrides())
         t = time.perf_counter()
-        ce = train(model, d, TrainConfig(epochs=args.epochs, batch_size=args.ce_batch, lr=args.lr, seed=args.seed,
-                                         device="cpu"), progress=False)
-        feats = evaluate_features(model, d, train_labels=noisy)
+        with contextlib.redirect_stdout(io.StringIO()):  # the engine's line per epoch: only the rows count
+            ce = train(model, Classification(ClassificationConfig(epochs=args.epochs), d),
+                       TrainConfig(batch_size=args.ce_batch, lr=args.lr, seed=args.seed, device="cpu"), progress=False)
+        feats = evaluate_features(model, d)
         row.update(ce_head=ce["test_accuracy"], ce_nearest_subspace=feats["nearest_subspace"], ce_knn=feats["knn"],
                    ce_seconds=time.perf_counter() - t)
         torch.manual_seed(args.seed)
         model = create_model(args.model, **data.model_overrides())
         t = time.perf_counter()
-        mc = train_mcr2(model, d, MCR2Config(epochs=args.epochs, batch_size=args.mcr2_batch, lr=args.lr,
-                                             seed=args.seed, device="cpu", eps=args.eps, eval_every=args.epochs),
-                        progress=False)
+        with contextlib.redirect_stdout(io.StringIO()):
+            mc = train(model, MCR2Objective(MCR2Config(epochs=args.epochs, eps=args.eps, eval_every=args.epochs), d),
+                       TrainConfig(batch_size=args.mcr2_batch, lr=args.lr, seed=args.seed, device="cpu"),
+                       progress=False)
         row.update(mcr2_nearest_subspace=mc["test_nearest_subspace"], mcr2_knn=mc["test_knn"],
                    mcr2_train_delta_R=mc["train_delta_R"], mcr2_seconds=time.perf_counter() - t)
         report["rows"].append(row)

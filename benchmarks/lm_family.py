@@ -28,16 +28,24 @@ sys.path.insert(0, str(ROOT / "src"))
 import srr  # noqa: E402
 from srr.data import load_text  # noqa: E402
 from srr.io import atomic_path, atomic_write_json, atomic_write_text  # noqa: E402
-from srr.training.lm import LMConfig, lm_parameter_groups, random_windows, train_lm  # noqa: E402
+from srr.objectives import LanguageConfig, LanguageModelling  # noqa: E402
+from srr.training import TrainConfig, parameter_groups, train  # noqa: E402
 
 FAMILIES = ["gpt", "crate_gpt", "aot_gpt", "tost_gpt"]
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "tinyshakespeare" / "input.txt"
 
 
+def random_windows(tokens: torch.Tensor, batch_size: int, context: int, generator: torch.Generator):
+    """``batch_size`` inputs (B, context) and their next-token targets, from uniformly random offsets."""
+    starts = torch.randint(0, len(tokens) - context, (batch_size,), generator=generator)
+    windows = tokens[starts.unsqueeze(1) + torch.arange(context + 1)]
+    return windows[:, :-1], windows[:, 1:]
+
+
 def throughput(names: list[str], data, batch: int, context: int, rounds: int, steps: int) -> dict[str, float]:
     """Median training tokens per second of each model, timed in alternation on fresh copies."""
     models = {n: srr.create_model(n) for n in names}
-    opts = {n: torch.optim.AdamW(lm_parameter_groups(m, 0.1), lr=1e-4) for n, m in models.items()}
+    opts = {n: torch.optim.AdamW(parameter_groups(m, 0.1), lr=1e-4) for n, m in models.items()}
     g = torch.Generator().manual_seed(123)
     times: dict[str, list[float]] = {n: [] for n in names}
 
@@ -92,6 +100,8 @@ def main(argv=None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quick", action="store_true", help="validate on 8,192 tokens and time fewer steps")
     p.add_argument("--out", default=str(ROOT / "benchmarks" / "results"), help="folder of the results")
+    p.add_argument("--runs", default=str(ROOT / "runs" / "lm_family"),
+                   help="folder of the trained models, one run folder each (default runs/lm_family, git-ignored)")
     args = p.parse_args(argv)
     if not Path(args.data).is_file():
         print(f"lm_family: the text file {args.data} is missing", file=sys.stderr)
@@ -105,17 +115,23 @@ def main(argv=None) -> int:
                        steps=1 if args.quick else 2)
     config = dict(steps=args.steps, batch_size=args.batch_size, context=context, lr=args.lr, weight_decay=0.1,
                   eval_every=args.eval_every, eval_tokens=8192 if args.quick else 0, seed=args.seed)
+    # the engine with the language objective's own defaults (betas 0.9/0.95, clip 1.0, cosine floor 10 %)
+    engine = TrainConfig(**{**LanguageModelling.defaults, "batch_size": args.batch_size, "lr": args.lr,
+                            "weight_decay": 0.1, "seed": args.seed, "tensorboard": False})
+    objective = LanguageConfig(steps=args.steps, eval_every=args.eval_every, context=context,
+                               eval_tokens=config["eval_tokens"])
     results = []
     for name in names:
         torch.manual_seed(args.seed)
         model = srr.create_model(name)
-        run_dir = ROOT / "runs" / "lm_family" / name  # the trained models (git-ignored): `srr generate` them
-        summary = train_lm(model, data, LMConfig(**config), run_dir, progress=True)
+        run_dir = Path(args.runs) / name  # the trained models: `srr generate` them
+        summary = train(model, LanguageModelling(objective, data), engine, run_dir, progress=True, overwrite=True)
         history = [json.loads(ln) for ln in (run_dir / "metrics.jsonl").read_text().splitlines()]
+        train_seconds = summary["tokens"] / summary["tokens_per_second"]
         results.append({"model": name, "parameters": summary["parameters"], "val_loss": summary["val_loss"],
                         "val_bpb": summary["val_bpb"], "train_loss": summary["train_loss"],
                         "tokens_per_second": speed[name], "tokens_per_second_in_training":
-                            summary["tokens_per_second"], "train_seconds": summary["train_seconds"],
+                            summary["tokens_per_second"], "train_seconds": train_seconds,
                         "history": history})
         print(f"{name}: {summary['parameters']:,} parameters, validation {summary['val_bpb']:.4f} bits/byte, "
               f"{speed[name]:,.0f} tokens/s", flush=True)

@@ -99,7 +99,7 @@ def main(argv=None) -> None:
         "equality_check_max_rel_diff": equal, "median_s": med,
         "times_s": {**{n: v["times_s"] for n, v in t.items()}, **{n: v["times_s"] for n, v in t2.items()}},
         "ratios": ratios})
-    print("measures: " + "  ".join(f"{k} {v:.2f}x" for k, v in ratios.items()) + f" | {path.relative_to(common.ROOT)}")
+    print("measures: " + "  ".join(f"{k} {v:.2f}x" for k, v in ratios.items()) + f" | {common.shown(path)}")
 
 
 if __name__ == "__main__":

@@ -55,7 +55,7 @@ def main(argv=None) -> None:
     path = common.write_result("mssa_kernels", {"shape": [b, heads, n, dh], "max_rel_diff_vs_float64": diff,
                                                 "kernels": kernels, "median_s": med, "ratios": ratios})
     print("mssa_kernels: " + "  ".join(f"{k} {v:.2f}x" for k, v in ratios.items())
-          + f" | kernels: {', '.join(kernels)} | {path.relative_to(common.ROOT)}")
+          + f" | kernels: {', '.join(kernels)} | {common.shown(path)}")
 
 
 if __name__ == "__main__":

@@ -39,6 +39,8 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--inputs", type=int, default=20000)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "rate_precision.json"),
+                   help="result file (default benchmarks/results/rate_precision.json)")
     args = p.parse_args(argv)
     torch.set_num_threads(1)
     g = torch.Generator().manual_seed(args.seed)
@@ -77,7 +79,7 @@ def main(argv=None) -> int:
     result = {"inputs": args.inputs, "seed": args.seed, "seconds": time.perf_counter() - start, "precisions": stats,
               "allowed_ratio_in_tests": 2.0, "torch": torch.__version__,
               "time": time.strftime("%Y-%m-%d %H:%M:%S")}
-    out = ROOT / "benchmarks" / "results" / "rate_precision.json"
+    out = Path(args.out)
     atomic_write_json(out, result)
     n, f = stats["native"], stats["float64"]
     print(f"worst error / u(a·tr G + n + |R|): float32 compute {n['worst_ratio']:.3f} ({n['inputs']} inputs), "

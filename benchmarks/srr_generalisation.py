@@ -32,11 +32,24 @@ from srr.analysis.complexity import (granulated_tau, inverse_margin, kendall_tau
                                      sharpness, srr_measure, srr_penalty)
 from srr.data import load_data
 from srr.io import atomic_write_json, atomic_write_text
-from srr.training import evaluate
 
 RESULTS = Path(__file__).resolve().parent / "results"
 VARIANTS = ["crate", "crate_c", "crate_n", "crate_t"]
 MEASURES = ["mu_srr", "mu_srr_ln_kept", "param_norm", "path_norm", "sharpness", "inverse_margin"]
+
+
+@torch.no_grad()
+def evaluate(model, x: torch.Tensor, y: torch.Tensor, batch_size: int = 512) -> tuple[float, float]:
+    """Mean cross-entropy and accuracy of ``model`` on in-memory ``(x, y)``, in evaluation mode."""
+    was = model.training
+    model.eval()
+    loss_sum, correct = 0.0, 0
+    for i in range(0, len(x), batch_size):
+        logits = model(x[i:i + batch_size])
+        loss_sum += float(F.cross_entropy(logits, y[i:i + batch_size], reduction="sum"))
+        correct += int((logits.argmax(-1) == y[i:i + batch_size]).sum())
+    model.train(was)
+    return loss_sum / len(x), correct / len(x)
 
 
 def grid(kind: str, quick: bool) -> tuple[list[str], list[dict]]:

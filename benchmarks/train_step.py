@@ -160,7 +160,7 @@ def main(argv=None) -> None:
     frac = "  ".join(f"{k} {v['images_per_s']:.1f} img/s ({v['fraction_of_matmul_peak']:.0%} of peak)"
                      for k, v in results.items())
     print(f"train_step: " + "  ".join(f"{k} {v:.2f}x" for k, v in ratios.items()) + f" | {frac} | "
-          f"peak {peak_gflops:.0f} GFLOP/s | {path.relative_to(common.ROOT)}")
+          f"peak {peak_gflops:.0f} GFLOP/s | {common.shown(path)}")
 
 
 if __name__ == "__main__":
