@@ -18,7 +18,7 @@ $(BIN)/.installed: pyproject.toml
 install: $(BIN)/.installed
 
 demo: $(BIN)/.installed
-	$(BIN)/srr train --out runs/demo
+	$(BIN)/srr train --out runs/demo --overwrite
 	$(BIN)/srr analyze runs/demo --data digits --out runs/demo/analysis
 
 test: $(BIN)/.installed
