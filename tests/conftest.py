@@ -7,7 +7,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "helpers"))  # shared test helpers: `from paths import ROOT`
 
-from paths import ROOT, SHARED_DATA  # noqa: E402
+from paths import SHARED_DATA  # noqa: E402
 
 
 @pytest.fixture(autouse=True)

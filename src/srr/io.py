@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Iterator
 
 __all__ = ["atomic_write_bytes", "atomic_write_text", "atomic_write_json", "atomic_path", "ensure_writable_dir",
-           "append_jsonl"]
+           "append_jsonl", "read_structured"]
 
 
 def ensure_writable_dir(path: str | os.PathLike) -> Path:
@@ -80,3 +80,33 @@ def _fsync_dir(path: Path) -> None:
         pass
     finally:
         os.close(fd)
+
+
+def read_structured(path: str | os.PathLike, what: str, error: type, max_bytes: int = 1 << 20,
+                    toml: bool = False) -> dict:
+    """A JSON (or TOML) file that srr reads as settings: at most ``max_bytes``, UTF-8, not nested beyond what the
+    parser can follow, and a table at the top; any other content raises ``error`` in one line naming ``what``."""
+    import sys
+
+    path = Path(path)
+    size = path.stat().st_size
+    if size > max_bytes:
+        raise error(f"{path} is {size:,} bytes; {what} is at most {max_bytes:,}")
+    if toml:
+        if sys.version_info >= (3, 11):
+            import tomllib
+        else:  # pragma: no cover - Python 3.10
+            import tomli as tomllib
+        parse, bad = tomllib.loads, (tomllib.TOMLDecodeError, UnicodeDecodeError)
+    else:
+        parse, bad = json.loads, (json.JSONDecodeError, UnicodeDecodeError)
+    try:
+        value = parse(path.read_text(encoding="utf-8"))
+    except bad as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise error(f"{path} is not valid {'TOML' if toml else 'JSON'}: {first}") from None
+    except RecursionError:
+        raise error(f"{path} is nested too deeply to be {what}") from None
+    if not isinstance(value, dict):
+        raise error(f"{path} does not describe {what} (it needs a table at the top)")
+    return value

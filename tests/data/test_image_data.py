@@ -3,7 +3,6 @@ import numpy as np
 import pytest
 import torch
 
-import srr.data
 from srr.data import ArrayImages, ImageData, TensorImages, load_data
 from srr.errors import DataError, ResourceError
 

@@ -9,7 +9,7 @@ import torch
 from srr.data import ImageData, load_data, mixture_of_subspaces, read_idx, token_sets
 from srr.errors import DataError
 
-from idx_files import make_mnist_like, write_idx
+from idx_files import make_mnist_like
 
 
 def test_digits_split_is_fixed_and_standardised():

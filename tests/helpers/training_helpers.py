@@ -62,3 +62,17 @@ def max_diff(a: dict, b: dict) -> float:
     assert a.keys() == b.keys()
     return max(float((a[k] - b[k]).abs().max()) for k in a)
 
+
+
+def kill_at_step(proc, run_dir, step: int, sig=None, timeout: float = 240) -> int:
+    """Send ``sig`` (SIGKILL) to ``proc`` once ``run_dir``'s steps.jsonl reaches ``step``; returns its exit code."""
+    import signal
+    import time
+
+    deadline = time.monotonic() + timeout
+    while proc.poll() is None and time.monotonic() < deadline:
+        if steps(run_dir) and steps(run_dir)[-1]["step"] >= step:
+            proc.send_signal(signal.SIGKILL if sig is None else sig)
+            break
+        time.sleep(0.002)
+    return proc.wait(timeout=120)

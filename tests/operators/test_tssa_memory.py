@@ -10,7 +10,6 @@ N × N matrix at N = 32,768 alone would take 4 GiB, so staying under 2 GB also s
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 

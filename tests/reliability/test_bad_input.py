@@ -130,7 +130,7 @@ CASES = [
     ("checkpoint-without-weights", ANALYZE + " {model_no_weights}", r"holds no model.safetensors"),
     ("not-a-saved-model", ANALYZE + " {root}", r"holds no config.json: not a saved srr model"),
     ("resume-not-a-run", RESUME + " {root}", r"holds no run.json: not an srr training run"),
-    ("resume-run-json-corrupt", RESUME + " {run_bad_json}", r"run.json is not a readable run description"),
+    ("resume-run-json-corrupt", RESUME + " {run_bad_json}", r"run.json is not valid JSON"),
     ("resume-without-checkpoint", RESUME + " {run_no_checkpoint}", r"no complete checkpoint to resume from"),
     ("resume-mismatched-shapes", RESUME + " {run_shapes}", r"does not fit this model: .* size mismatch for"),
     ("resume-other-architecture", RESUME + " {run_other_arch}", r"does not fit this model: .*Unexpected key\(s\)"),

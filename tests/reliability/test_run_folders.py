@@ -22,7 +22,7 @@ from srr.cli import main
 from srr.errors import RunFolderError
 from srr.training import checkpoint as ckpt
 from reliability_counts import tried
-from training_helpers import TINY, max_diff, srr_process, steps, text_file, tiny_lm, weights
+from training_helpers import TINY, kill_at_step, max_diff, srr_process, steps, text_file, tiny_lm, weights
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -68,12 +68,7 @@ def test_sigint_with_default_settings_checkpoints_and_resume_equals_the_uninterr
     assert main(["train", *argv, "--out", str(tmp_path / "ref")]) == 0
     run = tmp_path / "run"
     proc = srr_process("train", *argv, "--out", str(run))  # default: no periodic checkpoints
-    deadline = time.monotonic() + 120
-    while proc.poll() is None and time.monotonic() < deadline:
-        if steps(run) and steps(run)[-1]["step"] >= 11:
-            proc.send_signal(signal.SIGINT)
-            break
-        time.sleep(0.002)
+    kill_at_step(proc, run, 11, signal.SIGINT)
     out, _ = proc.communicate(timeout=120)
     assert proc.returncode == 130, out
     assert "interrupted at step" in out and f"--resume {run}" in out

@@ -221,14 +221,14 @@ EXPECT = {
     "resume_state": r"state.pt holds more than tensors and plain data.*refused, since loading it could run code",
     "resume_weights": r"model.safetensors is not readable",
     "load_checkpoint": r"state.pt holds more than tensors and plain data.*refused, since loading it could run code",
-    "run_json": r"run.json is not a readable run description",
+    "run_json": r"run.json is not valid JSON",
     "cifar10": {"torch.save-zip": r"data_batch_2: truncated or corrupt pickle", None: r"data_batch_2: .*" + UNPICKLED},
     "cifar100": {"torch.save-zip": r"test: truncated or corrupt pickle", None: r"test: .*" + UNPICKLED},
     "npz": r"data.npz: cannot read it without unpickling objects",
     "redunet": r"model.safetensors is not a readable safetensors file",  # the same loader as every model
     "idx": r"not an IDX file \(bad magic number\)",
     "png": r"\d.png: cannot decode the image",
-    "recipe": r"recipe.toml: not valid TOML",
+    "recipe": r"recipe.toml is not valid TOML",
 }
 PAYLOADS = ("pickle2-os.system", "pickle4-exec", "torch.save-zip")
 

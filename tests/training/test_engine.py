@@ -4,7 +4,6 @@ import inspect
 import json
 import random
 import signal
-import time
 from dataclasses import dataclass
 
 import pytest
@@ -17,7 +16,7 @@ from srr.objectives.classification import Classification
 from srr.objectives.images import ImageObjectiveConfig
 from srr.settings import option
 from srr.training import checkpoint as ckpt
-from training_helpers import TINY, max_diff, srr_process, steps, text_file, tiny_lm, weights
+from training_helpers import TINY, kill_at_step, max_diff, srr_process, steps, text_file, tiny_lm, weights
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -92,14 +91,7 @@ def test_language_model_killed_then_resumed_ends_with_the_uninterrupted_weights(
     run = tmp_path / "run"
     kill_at = random.Random(7).randint(5, 25)
     proc = srr_process("train", *argv, "--out", str(run))
-    deadline = time.monotonic() + 240
-    while proc.poll() is None and time.monotonic() < deadline:
-        if steps(run) and steps(run)[-1]["step"] >= kill_at:
-            proc.send_signal(signal.SIGKILL)
-            break
-        time.sleep(0.002)
-    proc.wait(timeout=60)
-    assert proc.returncode == -signal.SIGKILL, f"the run ended before step {kill_at}"
+    assert kill_at_step(proc, run, kill_at) == -signal.SIGKILL, f"the run ended before step {kill_at}"
     assert main(["train", "--resume", str(run)]) == 0
     ref, resumed = weights(tmp_path / "ref"), weights(run)
     assert all(torch.equal(ref[k], resumed[k]) for k in ref), f"killed at step {steps(run)[-1]['step']}"

@@ -11,7 +11,7 @@ import torch
 
 from srr.cli import main
 from srr.training import checkpoint as ckpt
-from training_helpers import TINY, srr_process, steps, weights
+from training_helpers import TINY, kill_at_step, srr_process, steps, weights
 
 RUN = [*TINY, "--epochs", "4", "--batch-size", "16", "--log-every", "1", "--checkpoint-every", "3", "--seed", "2",
        "--shift", "1"]  # 8 steps per epoch; shift augmentation draws from the resumed generator
@@ -22,14 +22,7 @@ def test_sigkill_at_a_random_step_then_resume_gives_identical_weights(tmp_path, 
     run = tmp_path / "run"
     kill_at = random.Random(5).randint(4, 26)  # seeded: the same instant on every run
     proc = srr_process("train", *RUN, "--out", str(run))
-    deadline = time.monotonic() + 240
-    while proc.poll() is None and time.monotonic() < deadline:
-        if steps(run) and steps(run)[-1]["step"] >= kill_at:
-            proc.send_signal(signal.SIGKILL)
-            break
-        time.sleep(0.002)
-    proc.wait(timeout=60)
-    assert proc.returncode == -signal.SIGKILL, f"the run ended before step {kill_at}"
+    assert kill_at_step(proc, run, kill_at) == -signal.SIGKILL, f"the run ended before step {kill_at}"
     reached = steps(run)[-1]["step"]
     latest = ckpt.find_latest(run)
     assert latest is not None and int(latest.name.split("-")[1]) <= reached

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from ..errors import ConfigError
+from ..operators.patch_embed import pair
 from ..settings import PAIR, Settings, option
 
 __all__ = ["ModelConfig", "BlockConfig", "ImageConfig", "TextConfig", "compose", "pair", "MAX_WIDTH", "MAX_DEPTH"]
@@ -30,15 +31,6 @@ MAX_DEPTH = 4096
 MAX_CLASSES = 1 << 24
 MAX_CONTEXT = 1 << 20
 MAX_IMAGE = 1 << 16
-
-
-def pair(v) -> tuple[int, int]:
-    """``(v, v)`` for an int, the pair itself for a two-element list or tuple."""
-    if isinstance(v, (tuple, list)):
-        if len(v) != 2:
-            raise ConfigError(f"expected an int or a pair, got {v!r}")
-        return int(v[0]), int(v[1])
-    return int(v), int(v)
 
 
 @dataclass

@@ -14,7 +14,6 @@ in bool or int64, are refused rather than cast). Both files are written atomical
 """
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
@@ -22,7 +21,7 @@ import torch
 from torch import nn
 
 from ..errors import CheckpointError, DataFileNotFoundError, SrrError, one_line
-from ..io import atomic_path, atomic_write_json
+from ..io import atomic_path, atomic_write_json, read_structured
 from ..version import __version__
 
 __all__ = ["save_pretrained", "from_pretrained", "read_config", "load_weights", "PretrainedMixin", "CONFIG_NAME",
@@ -59,16 +58,8 @@ def read_config(directory: str | os.PathLike) -> dict:
     path = directory / CONFIG_NAME
     if not path.is_file():
         raise DataFileNotFoundError(f"{directory} holds no {CONFIG_NAME}: not a saved srr model")
-    if path.stat().st_size > MAX_CONFIG_BYTES:
-        raise CheckpointError(f"{path} is {path.stat().st_size:,} bytes; a model configuration is at most "
-                              f"{MAX_CONFIG_BYTES:,}")
-    try:
-        config = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise CheckpointError(f"{path} is not valid JSON: {one_line(exc, 1)}") from None
-    except RecursionError:
-        raise CheckpointError(f"{path} is nested too deeply to be a model configuration") from None
-    if not isinstance(config, dict) or not isinstance(config.get("model"), str) or not isinstance(
+    config = read_structured(path, "a model configuration", CheckpointError, MAX_CONFIG_BYTES)
+    if not isinstance(config.get("model"), str) or not isinstance(
             config.get("args", {}), dict):
         raise CheckpointError(f"{path} does not describe a model (needs 'model' and 'args')")
     return config

@@ -48,7 +48,7 @@ def setup_distributed(device: str | None = None) -> DistInfo:
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1 and not dist.is_initialized():
         return DistInfo(device=pick_device(device))
-    rank, local_rank = int(os.environ.get("RANK", "0")), int(os.environ.get("LOCAL_RANK", "0"))
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     want = pick_device(device)
     if want.type == "cuda":
         if torch.cuda.device_count() <= local_rank:

@@ -9,12 +9,12 @@ builds the model (seeded) and trains. The command line (``srr train``) is these 
 """
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import CheckpointError, ConfigError, DataFileNotFoundError, RunFolderError
+from ..io import read_structured
 from ..objectives import get_objective
 from ..settings import field_info, from_mapping, names
 from .config import TrainConfig
@@ -119,15 +119,7 @@ def _read_run(run_dir: Path) -> dict:
     run_json = run_dir / "run.json"
     if not run_json.is_file():
         raise DataFileNotFoundError(f"{run_dir} holds no run.json: not an srr training run")
-    try:
-        saved = json.loads(run_json.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise CheckpointError(f"{run_json} is not a readable run description ({exc})") from None
-    except RecursionError:
-        raise CheckpointError(f"{run_json} is nested too deeply to be a run description") from None
-    if not isinstance(saved, dict):
-        raise CheckpointError(f"{run_json} is not a run description")
-    return saved
+    return read_structured(run_json, "a run", CheckpointError)
 
 
 def plan_resume(run_dir: str | Path, settings: dict | None = None) -> TrainPlan:

@@ -8,16 +8,11 @@ its path. Every key is checked when the file is read, naming the file: the model
 from __future__ import annotations
 
 import difflib
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import ConfigError
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - Python 3.10
-    import tomli as tomllib
+from ..io import read_structured
 
 __all__ = ["Recipe", "load_recipe", "list_recipes", "RECIPE_DIR"]
 
@@ -54,14 +49,10 @@ def load_recipe(name_or_path: str | Path) -> Recipe:
             hint = f"; did you mean {' or '.join(close)}?" if close else f" (shipped: {', '.join(sorted(names))})"
             raise ConfigError(f"unknown recipe {str(name_or_path)!r}{hint}")
         path = shipped
-    if path.stat().st_size > MAX_RECIPE_BYTES:
-        raise ConfigError(f"recipe {path}: {path.stat().st_size:,} bytes; a recipe is at most {MAX_RECIPE_BYTES:,}")
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"recipe {path}: not valid TOML ({exc})") from None
-    except RecursionError:
-        raise ConfigError(f"recipe {path}: nested too deeply") from None
+        raw = read_structured(path, "a recipe", ConfigError, MAX_RECIPE_BYTES, toml=True)
+    except ConfigError as exc:
+        raise ConfigError(f"recipe {exc}") from None
     allowed = {"description", "model", "data", "objective", "model_args", "train"}
     unknown = sorted(set(raw) - allowed)
     if unknown:
