@@ -46,7 +46,7 @@ def test_a_folder_holding_another_run_is_refused_unless_overwritten(tmp_path, ca
 
 @pytest.mark.slow
 def test_two_trainings_into_one_folder_one_refused_the_other_intact(tmp_path, capsys):
-    argv = [*TINY, "--epochs", "60", "--batch-size", "16", "--log-every", "1", "--seed", "1"]
+    argv = [*TINY, "--epochs", "300", "--batch-size", "16", "--log-every", "1", "--seed", "1"]  # ~10 s
     assert main(["train", *argv, "--out", str(tmp_path / "ref")]) == 0
     out = tmp_path / "run"
     first = srr_process("train", *argv, "--out", str(out))
@@ -54,8 +54,7 @@ def test_two_trainings_into_one_folder_one_refused_the_other_intact(tmp_path, ca
     while not steps(out) and time.monotonic() < deadline:
         time.sleep(0.01)
     second = srr_process("train", *argv, "--overwrite", "--out", str(out))  # not even --overwrite takes it
-    text, _ = second.communicate(timeout=120)
-    assert first.poll() is None, "the first run ended before the second asked for the folder"
+    text, _ = second.communicate(timeout=120)  # the first's pid in the refusal: it held the folder at that moment
     assert second.returncode == 2 and f"is in use by another srr process (pid {first.pid})" in text, text
     assert first.wait(timeout=240) == 0
     assert max_diff(weights(out), weights(tmp_path / "ref")) == 0
