@@ -462,7 +462,7 @@ class Engine:
         record = {name: pos["round"] + 1} if name else {}
         record["step"] = pos["step"]
         count = max(1, pos["count"])
-        record["train_loss"] = pos["loss_sum"] / count if pos["count"] else float("nan")
+        record["train_loss"] = pos["loss_sum"] / count if pos["count"] else None  # every step skipped
         record.update({f"train_{k}": v / count for k, v in sorted(pos["terms"].items())})
         self.ddp.eval()
         record.update(self.objective.evaluate(self.net, self))
@@ -479,7 +479,8 @@ class Engine:
             if not self.progress:
                 head = f"{name} {record[name]}/{len(self.lengths)}" if name else \
                     f"step {pos['step']}/{self.total}"
-                cells = "  ".join(f"{k} {v:.4g}" for k, v in [("train_loss", record["train_loss"]), *shown.items()])
+                cells = "  ".join(f"{k} {v:.4g}" if isinstance(v, (int, float)) else f"{k} n/a"
+                                  for k, v in [("train_loss", record["train_loss"]), *shown.items()])
                 print(f"{head}  {cells}  {record['seconds']:.1f} s", flush=True)
         pos.update(round=pos["round"] + 1, batch=0, loss_sum=0.0, count=0, terms={}, in_round=False)
 
