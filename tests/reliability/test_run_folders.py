@@ -175,3 +175,21 @@ def test_a_folder_in_use_cannot_be_resumed_or_analysed_elsewhere(tmp_path, capsy
         assert main(["attention", str(out), "--out", str(tmp_path / "att")]) == 2
         assert "is in use by another srr process" in capsys.readouterr().err
     tried("run_folder_cases", 3)
+
+
+def test_a_run_is_never_written_into_its_data_or_over_its_init(tmp_path, capsys):
+    from idx_files import make_mnist_like
+
+    make_mnist_like(tmp_path / "mnist")
+    before = sorted(p.name for p in (tmp_path / "mnist").iterdir())
+    assert main(["train", "--data", f"idx:{tmp_path / 'mnist'}", "--set", "patch_size=3", "--epochs", "1",
+                 "--out", str(tmp_path / "mnist" / "run")]) == 2
+    assert "lies in the data idx:" in capsys.readouterr().err
+    assert sorted(p.name for p in (tmp_path / "mnist").iterdir()) == before
+    start = tmp_path / "start"
+    assert main(["train", *TINY, "--epochs", "1", "--out", str(start)]) == 0
+    saved = (start / "model.safetensors").read_bytes()
+    assert main(["train", *TINY, "--epochs", "1", "--init", str(start), "--overwrite", "--out", str(start)]) == 2
+    assert "holds the --init weights" in capsys.readouterr().err
+    assert (start / "model.safetensors").read_bytes() == saved
+    tried("run_folder_cases", 2)

@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import CheckpointError, ConfigError, DataFileNotFoundError, RunFolderError
+from ..errors import CheckpointError, ConfigError, DataFileNotFoundError, RunFolderError, SrrError
 from ..io import read_structured
 from ..objectives import get_objective
 from ..settings import field_info, from_mapping, names
@@ -156,6 +156,29 @@ def plan_resume(run_dir: str | Path, settings: dict | None = None) -> TrainPlan:
                      resume=True, recipe=saved.get("recipe"), sources=sources)
 
 
+def check_not_an_input(out: str | None, data: str, init: str | None) -> None:
+    """The run folder must not be (or lie inside) the data it reads, nor be the folder it starts from (``--init``):
+    outputs never land on inputs (an image folder would even take a run folder inside it for a class)."""
+    from ..data import parse_spec
+
+    if out is None:
+        return
+    target = Path(out).expanduser().resolve()
+    try:
+        spec_path = parse_spec(data).path
+    except SrrError:  # an unparsable spec is refused, with its own message, when it is loaded
+        spec_path = None
+    if spec_path:
+        source = Path(spec_path).expanduser().resolve()
+        if target == source or target.is_relative_to(source):
+            raise RunFolderError(f"--out {out} lies in the data {data}: the run would be written among its input")
+    if init:
+        start = Path(init).expanduser().resolve()
+        if start == target or start.is_relative_to(target):
+            raise RunFolderError(f"--out {out} holds the --init weights {init}: the run would be written over its "
+                                 "input")
+
+
 def run_plan(plan: TrainPlan, progress: bool = True, on_start=None) -> dict:
     """Load the data, build the model (seeded with the run's seed) and train it; returns the summary. ``on_start``
     is called once every check has passed (see :func:`srr.training.train`)."""
@@ -166,6 +189,7 @@ def run_plan(plan: TrainPlan, progress: bool = True, on_start=None) -> dict:
     from .engine import train
 
     objective_cls = get_objective(plan.objective)
+    check_not_an_input(plan.out, plan.data, plan.train.init)
     data = load_data(plan.data, task=objective_cls.task)
     if plan.resume:
         args = dict(plan.model_args)
