@@ -1,12 +1,14 @@
 # Two commands for a fresh machine; each creates the virtual environment on first use.
 #   make demo   train CRATE on the embedded digits, then write the layer-by-layer report (runs/demo)
 #   make test   run the test suite
+#   make claims run every published claim at the CPU scale (runs/claims) and put its table into README.md
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 TORCH  ?= torch==2.13.0
+MNIST  ?= ../shared/data/mnist
 
-.PHONY: demo test install clean
+.PHONY: demo test claims install clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +22,11 @@ install: $(BIN)/.installed
 demo: $(BIN)/.installed
 	$(BIN)/srr train --out runs/demo --overwrite
 	$(BIN)/srr analyze runs/demo --data digits --out runs/demo/analysis
+
+claims: $(BIN)/.installed
+	$(BIN)/srr reproduce --all --scale cpu $(if $(wildcard $(MNIST)),--data idx:$(MNIST)) --out runs/claims --resume
+	$(BIN)/python -c "import pathlib, srr.claims as c; r = pathlib.Path('README.md'); \
+	r.write_text(c.splice_readme(r.read_text(), pathlib.Path('runs/claims/claims.md').read_text()))"
 
 test: $(BIN)/.installed
 	$(BIN)/python -m pytest tests

@@ -136,3 +136,49 @@ def test_resume_refuses_settings_it_would_ignore_and_takes_the_free_ones(tmp_pat
         assert f"{flag} cannot change a resumed run" in capsys.readouterr().err
     assert main(["train", "--resume", str(out), "--seed", "4", "--epochs", "2"]) == 0  # the same seed, more epochs
     assert json.loads((out / "summary.json").read_text())["epochs"] == 2
+
+
+# --- stopping at a training loss (the paper's rule of the complexity study) -----------------------------------------
+
+def test_stop_loss_ends_the_run_after_the_first_round_at_or_below_it_and_a_resume_stays_stopped(tmp_path, capsys):
+    out = tmp_path / "s"
+    assert main(["train", *TINY, "--epochs", "30", "--batch-size", "32", "--lr", "0.01", "--stop-loss", "1.5",
+                 "--out", str(out)]) == 0
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    losses = [r["train_loss"] for r in rows]
+    assert len(rows) < 30 and losses[-1] <= 1.5 and all(v > 1.5 for v in losses[:-1])
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["stopped_at_loss"] is True and summary["epochs"] == 30
+    assert main(["train", "--resume", str(out), "--no-progress"]) == 0  # stays stopped: no new epoch
+    assert len((out / "metrics.jsonl").read_text().splitlines()) == len(rows)
+
+
+# --- the SRR regulariser of the classification objective -----------------------------------------------------------
+
+def test_srr_regulariser_moves_only_its_layer_and_refuses_a_layer_out_of_range(tmp_path, capsys):
+    import srr
+    from srr.analysis.complexity import srr_penalty
+    from srr.data import load_data
+    from srr.objectives.classification import ClassificationConfig
+
+    data = load_data("digits")
+    model = srr.create_model("crate_nano", dim=16, depth=3, heads=2)
+    x = data.x_train[:8]
+    plain = Classification(ClassificationConfig(), data)
+    reg = Classification(ClassificationConfig(srr_reg=0.5, srr_layer=1), data)
+    batch = type("B", (), {"x": x, "target": data.y_train[:8]})()
+    grads = []
+    for objective in (plain, reg):
+        model.zero_grad()
+        objective.loss(model, batch)[0].backward()
+        grads.append({n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None})
+    moved = {n for n in grads[0] if not torch.allclose(grads[0][n], grads[1][n])}
+    assert moved and all(n.startswith("transformer.layers.1.") for n in moved)
+    model.zero_grad()
+    term, _ = srr_penalty(model, x, 1)
+    (0.5 * term).backward()  # the difference of the gradients is exactly c · ∇(R^c − R) of that layer
+    for n in moved:
+        torch.testing.assert_close(grads[1][n] - grads[0][n], model.get_parameter(n).grad, atol=1e-5, rtol=1e-4)
+    assert main(["train", *TINY, "--epochs", "1", "--srr-reg", "0.1", "--srr-layer", "2",
+                 "--out", str(tmp_path / "r")]) == 2
+    assert "--srr-layer 2 is out of range for a model of 2 layers (-2 … 1)" in capsys.readouterr().err

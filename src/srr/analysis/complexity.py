@@ -31,7 +31,7 @@ from torch import Tensor, nn
 from ..errors import ConfigError
 from ..measures import coding_rate, subspace_compression
 
-__all__ = ["srr_measure", "srr_penalty", "layer_modules", "parameter_norm", "path_norm", "sharpness",
+__all__ = ["srr_measure", "srr_penalty", "check_srr_layer", "layer_modules", "parameter_norm", "path_norm", "sharpness",
            "inverse_margin", "kendall_tau", "granulated_tau", "without_layernorm", "LAMBDA"]
 
 LAMBDA = 0.1
@@ -94,15 +94,27 @@ def layer_modules(model: nn.Module) -> nn.ModuleList:
     return blocks
 
 
+def check_srr_layer(model: nn.Module, layer: int) -> int:
+    """The index (from 0) of ``layer`` (negative: from the end) in ``model``'s blocks; refused when out of range or
+    when the model has no tied subspaces."""
+    _check(model)
+    n = len(layer_modules(model))
+    if not -n <= layer < n:
+        raise ConfigError(f"--srr-layer {layer} is out of range for a model of {n} layers (-{n} … {n - 1})")
+    return layer % n
+
+
 def srr_penalty(model: nn.Module, x: Tensor, layer: int = -1, eps: float | None = None) -> tuple[Tensor, list]:
     """``(term, params)``: the mean over the batch of ``R^c(Z^ℓ; U^ℓ) − R(Z^ℓ)`` for one layer, and the parameters of
-    that layer. Apply ``torch.autograd.grad(c · term, params)`` to those parameters only (the detached-input form)."""
-    _check(model)
-    layers = layer_modules(model)
-    ell = layer % len(layers)
-    rec = model.trace(x)[ell]
+    that layer. The layer runs on its detached input, so the term's gradient reaches that layer's parameters only:
+    adding ``c · term`` to a loss is the regulariser of the study."""
+    ell = check_srr_layer(model, layer)
+    block = layer_modules(model)[ell]
+    with torch.no_grad():
+        z_in = model.trace(x)[ell]["input"]
+    z = block(z_in.detach())
     u = model.subspaces()[ell]
-    return _layer_terms(rec["output"], u, eps, None).mean(), [p for p in layers[ell].parameters() if p.requires_grad]
+    return _layer_terms(z, u, eps, None).mean(), [p for p in block.parameters() if p.requires_grad]
 
 
 def parameter_norm(model: nn.Module) -> float:

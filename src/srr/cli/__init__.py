@@ -5,10 +5,10 @@ import argparse
 import sys
 
 from ..errors import SrrError
-from . import analyze, ansatz, attention, generate, models, redunet, report, synthetic, train
+from . import analyze, ansatz, attention, generate, models, redunet, report, reproduce, synthetic, train
 
 # Each module provides NAME, HELP, add_arguments(parser) and run(args) -> int.
-COMMANDS = [train, analyze, attention, ansatz, synthetic, report, models, redunet, generate]
+COMMANDS = [train, analyze, attention, ansatz, synthetic, report, models, redunet, generate, reproduce]
 
 
 class Parser(argparse.ArgumentParser):
@@ -53,6 +53,11 @@ def main(argv: list[str] | None = None) -> int:
             message = " ".join(str(exc).split())  # one line, even when a message quotes a multi-line library error
             sys.stderr.write(f"srr {args.command}: error: {message}\n")  # warnings raised on the way are dropped
             return 2
+        except BrokenPipeError:  # the reader of our output went away (`srr models | head`): nothing to say
+            import os
+
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return 0
         except OSError as exc:  # the file system said no (missing, permissions, full disk, read-only): one line too
             sys.stderr.write(f"srr {args.command}: error: {exc.strerror or exc}: {exc.filename or ''}\n")
             return 2

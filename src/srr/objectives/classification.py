@@ -31,6 +31,10 @@ class ClassificationConfig(ImageObjectiveConfig):
     mixup: float = option(0.0, "mixup Beta(alpha, alpha) (0: off)", low=0.0, high=1e3)
     cutmix: float = option(0.0, "cutmix Beta(alpha, alpha) (0: off); with mixup, each batch picks one", low=0.0,
                            high=1e3)
+    srr_reg: float = option(0.0, "weight c of the SRR regulariser c*(R^c - R) of one layer (0: off)", low=0.0,
+                            high=1e6)
+    srr_layer: int = option(-1, "the layer the SRR regulariser acts on (negative: from the end)", low=-4096,
+                            high=4095)
 
 
 @register_objective
@@ -43,6 +47,10 @@ class Classification(ImageObjective):
     Config = ClassificationConfig
 
     def check_model(self, model: nn.Module) -> None:
+        if getattr(self.config, "srr_reg", 0):  # subclasses with their own settings may not have it
+            from ..analysis.complexity import check_srr_layer
+
+            check_srr_layer(model, self.config.srr_layer)
         with torch.no_grad():
             was = model.training
             logits = model.eval()(self.eval_input(self.data.test_set.__getitems__([0, 1])[0]))
@@ -54,8 +62,15 @@ class Classification(ImageObjective):
     def loss(self, net: nn.Module, inputs):
         logits = net(inputs.x).float()
         if inputs.target.dtype == torch.long:
-            return F.cross_entropy(logits, inputs.target, label_smoothing=self.config.label_smoothing), {}
-        return F.cross_entropy(logits, inputs.target), {}
+            loss = F.cross_entropy(logits, inputs.target, label_smoothing=self.config.label_smoothing)
+        else:
+            loss = F.cross_entropy(logits, inputs.target)
+        if not self.config.srr_reg:
+            return loss, {}
+        from ..analysis.complexity import srr_penalty
+
+        term, _ = srr_penalty(getattr(net, "module", net), inputs.x, self.config.srr_layer)
+        return loss + self.config.srr_reg * term.float(), {"srr": term.detach()}
 
     @torch.no_grad()
     def evaluate(self, net: nn.Module, engine) -> dict:

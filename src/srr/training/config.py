@@ -55,6 +55,8 @@ class TrainConfig(Settings):
     skip_nonfinite: bool = option(False, "skip steps whose loss is NaN/inf instead of stopping", resume="free")
     max_steps: int = option(0, "stop after this many optimiser steps in all (0: the whole run)", low=0, high=1 << 40,
                             resume="free")
+    stop_loss: float = option(0.0, "stop after the first round whose mean training loss is at most this (0: off)",
+                              low=0.0, high=1e9)
     log_every: int = option(50, "steps between lines of steps.jsonl / TensorBoard points", low=1, high=1 << 40,
                             resume="free")
     tensorboard: bool = option(True, "write TensorBoard events when the package is installed", resume="free")

@@ -62,17 +62,20 @@ class RunInterrupted(SrrError):
 
 def train(model: nn.Module, objective, config: TrainConfig, out_dir: str | Path | None = None, *,
           progress: bool = True, resume: bool = False, overwrite: bool = False, run_info: dict | None = None,
-          on_start=None) -> dict:
+          on_start=None, quiet: bool = False) -> dict:
     """Train ``model`` with ``objective`` (an :class:`srr.objectives.Objective` holding its data) and ``config``;
-    returns the summary (also written to ``out_dir``). ``resume=True`` continues from the newest complete checkpoint
-    in ``out_dir``; a folder holding another run is refused unless ``overwrite``. ``on_start()`` is called (on
-    process 0) once every check has passed and the folder is this run's, right before the first step."""
+    returns the summary (also written to ``out_dir``). Without ``progress`` a line per round is printed instead of
+    the bar; ``quiet`` prints neither (for a caller that trains many models and reports itself). ``resume=True``
+    continues from the newest complete checkpoint in ``out_dir``; a folder holding another run is refused unless
+    ``overwrite``. ``on_start()`` is called (on process 0) once every check has passed and the folder is this run's,
+    right before the first step."""
     info = setup_distributed(config.device)
     lock = None
     try:
         if out_dir is None and (resume or config.checkpoint_every):
             raise ConfigError("checkpoints and --resume need an output folder")
-        engine = Engine(model, objective, config, out_dir, progress, resume, run_info or {}, info)  # every check
+        engine = Engine(model, objective, config, out_dir, progress and not quiet, resume, run_info or {}, info)
+        engine.quiet = quiet  # every check is done by now …
         if out_dir is not None:  # … before the folder is claimed: a refused run writes nothing
             lock = _claim(Path(out_dir), resume, overwrite, info)
         engine.open(resume)
@@ -134,6 +137,7 @@ class _StopRequest:
 class Engine:
     def __init__(self, model, objective, config: TrainConfig, out_dir, progress, resume, run_info, info):
         self.model, self.objective, self.c, self.info, self.progress = model, objective, config, info, progress
+        self.quiet = False
         self.device, self.rank, self.world = info.device, info.rank, info.world_size
         self.out = Path(out_dir) if out_dir is not None else None
         if config.precision == "fp16" and self.device.type != "cuda":
@@ -175,7 +179,8 @@ class Engine:
                                  persistent_workers=config.workers > 0)
         self.item_size = getattr(objective, "item_size", 1)
         self.pos = {"round": 0, "batch": 0, "step": 0, "loss_sum": 0.0, "count": 0, "terms": {}, "skipped": 0,
-                    "seconds": 0.0, "train_seconds": 0.0, "items": 0, "round_state": None, "in_round": False}
+                    "seconds": 0.0, "train_seconds": 0.0, "items": 0, "round_state": None, "in_round": False,
+                    "stopped_at_loss": False}
         self.history: list[dict] = []
         self.pending_rng, self.resumed_from, self.last_checkpoint = None, None, None
         self.round, self.last_round = 0, False
@@ -278,7 +283,7 @@ class Engine:
         interrupted = False
         with _StopRequest(self.out is not None) as stop:
             try:
-                while pos["round"] < len(self.lengths) and pos["step"] < limit:
+                while pos["round"] < len(self.lengths) and pos["step"] < limit and not pos["stopped_at_loss"]:
                     self._begin_round()
                     tick = time.perf_counter()
                     self.round_tick = tick
@@ -296,6 +301,9 @@ class Engine:
                     if interrupted or pos["batch"] < length:
                         break  # stopped by a signal or by --max-steps inside the round
                     self._end_round(start, bar)
+                    loss = self.history[-1]["train_loss"]
+                    if c.stop_loss and loss is not None and loss <= c.stop_loss:
+                        pos["stopped_at_loss"] = True  # saved with the position: a resumed run stays stopped
                     if self._due() and pos["step"] < limit:  # a checkpoint due at a round's last step waits for
                         self._save()  # its evaluation, so that it holds the round's record
                 pos["seconds"] = time.perf_counter() - start
@@ -476,7 +484,7 @@ class Engine:
         shown = {k: v for k, v in record.items() if k.startswith(("test_", "val_"))}
         if self.info.is_main:
             bar.set_postfix({k: f"{v:.4f}" for k, v in list(shown.items())[:2]})
-            if not self.progress:
+            if not self.progress and not self.quiet:
                 head = f"{name} {record[name]}/{len(self.lengths)}" if name else \
                     f"step {pos['step']}/{self.total}"
                 cells = "  ".join(f"{k} {v:.4g}" if isinstance(v, (int, float)) else f"{k} n/a"
@@ -502,6 +510,8 @@ class Engine:
             "rounds": len(self.lengths),
             "steps": pos["step"],
             "skipped_steps": pos["skipped"],
+            "stopped_at_loss": pos["stopped_at_loss"],
+            "rounds_done": len(self.history),
             f"{objective.unit}": pos["items"],
             f"{objective.unit}_per_second": pos["items"] / pos["train_seconds"] if pos["train_seconds"] else None,
             "world_size": self.world,
