@@ -326,6 +326,8 @@ class CausalTransformer(TransformerModel):
             raise DataError(f"{type(self).__name__} expects integer token ids of shape (batch, tokens), got {got}")
         if ids.shape[1] > self.context:
             raise DataError(f"{ids.shape[1]} tokens exceed the context of {self.context}")
+        if torch.compiler.is_exporting():  # a traced graph cannot branch on values; the runtime's gather checks them
+            return
         if ids.numel() and (int(ids.min()) < 0 or int(ids.max()) >= self.vocab_size):
             raise DataError(f"token ids must lie in [0, {self.vocab_size})")
 

@@ -1,0 +1,5 @@
+"""Interoperability: exporting models for deployment (ONNX, ``torch.export``) and converting the authors' official
+checkpoints (CRATE, CRATE-α, ToST, SimDINO) into srr models."""
+from .export import FORMATS, example_input, export_model
+
+__all__ = ["FORMATS", "example_input", "export_model"]
