@@ -97,7 +97,7 @@ def test_registry_entries_are_plain_functions_found_by_their_name():
         fn = get_entry(name).fn
         assert fn.__name__ == name and f"def {name}():" in inspect.getsource(inspect.getmodule(fn))
     assert srr.models.list_models("nano") == sorted(n for n in names if "nano" in n)  # a substring, or a pattern
-    assert srr.models.list_models("crate_?_nano") == ["crate_conceptual_nano", "crate_negative_nano", "crate_transpose_nano"]
+    assert srr.models.list_models("crate_*e_nano") == ["crate_negative_nano", "crate_transpose_nano"]
 
 
 def test_sizes_are_checked_before_anything_is_allocated(monkeypatch):
