@@ -5,12 +5,12 @@ import argparse
 import sys
 
 from ..errors import SrrError
-from . import (analyze, ansatz, attention, compare, evaluate, export, generate, models, predict, redunet,
+from . import (analyze, ansatz, attention, compare, convert, evaluate, export, generate, models, predict, redunet,
                report, synthetic, train)
 
 # Each module provides NAME, HELP, add_arguments(parser) and run(args) -> int.
 COMMANDS = [train, analyze, attention, ansatz, synthetic, report, models, redunet, generate,
-            evaluate, predict, compare, export]
+            evaluate, predict, compare, export, convert]
 
 
 class Parser(argparse.ArgumentParser):
