@@ -223,3 +223,118 @@ def test_a_simdino_checkpoint_converts_its_teacher_backbone_exactly(tmp_path):
         with torch.no_grad():
             torch.testing.assert_close(srr.from_pretrained(tmp_path / which)(x), dino_forward(sd, x, 4, 2), **TOL)
     assert model.name.startswith("vit_")
+
+
+# ---- ToST (the authors' vision code, XCiT-derived: conv stem, Fourier positions, ToST blocks, class attention) ----
+
+def tost_source_state(g, dim=32, depth=2, heads=4, channels=3, classes=5, ca=2, hidden=128):
+    sd, widths = {}, [channels, dim // 8, dim // 4, dim // 2, dim]
+    for i in range(4):  # patch 16: four conv3x3/2 + BN, GELU between (Sequential indices 0, 2, 4, 6)
+        q = f"patch_embed.proj.{2 * i}."
+        sd.update({q + "0.weight": rand(widths[i + 1], widths[i], 3, 3, g=g), q + "1.weight": 1 + rand(widths[i + 1], g=g),
+                   q + "1.bias": rand(widths[i + 1], g=g), q + "1.running_mean": rand(widths[i + 1], g=g),
+                   q + "1.running_var": 1 + rand(widths[i + 1], g=g).abs(),
+                   q + "1.num_batches_tracked": torch.tensor(100)})
+    sd.update({"pos_embeder.token_projection.weight": rand(dim, 64, 1, 1, g=g),
+               "pos_embeder.token_projection.bias": rand(dim, g=g), "cls_token": rand(1, 1, dim, g=g),
+               "norm.weight": 1 + rand(dim, g=g), "norm.bias": rand(dim, g=g), "head.weight": rand(classes, dim, g=g),
+               "head.bias": rand(classes, g=g)})
+
+    def mlp_and_norms(q):
+        sd.update({q + "norm1.weight": 1 + rand(dim, g=g), q + "norm1.bias": rand(dim, g=g),
+                   q + "norm2.weight": 1 + rand(dim, g=g), q + "norm2.bias": rand(dim, g=g),
+                   q + "gamma1": 1 + rand(dim, g=g), q + "gamma2": 1 + rand(dim, g=g),
+                   q + "mlp.fc1.weight": rand(hidden, dim, g=g), q + "mlp.fc1.bias": rand(hidden, g=g),
+                   q + "mlp.fc2.weight": rand(dim, hidden, g=g), q + "mlp.fc2.bias": rand(dim, g=g)})
+
+    for i in range(depth):
+        q = f"blocks.{i}."
+        mlp_and_norms(q)
+        sd.update({q + "attn.qkv.weight": rand(dim, dim, g=g), q + "attn.qkv.bias": rand(dim, g=g),
+                   q + "attn.temp": 1 + rand(heads, 1, g=g), q + "attn.to_out.0.weight": rand(dim, dim, g=g),
+                   q + "attn.to_out.0.bias": rand(dim, g=g)})
+    for j in range(ca):
+        q = f"cls_attn_blocks.{j}."
+        mlp_and_norms(q)
+        sd.update({q + "attn.qkv.weight": rand(3 * dim, dim, g=g), q + "attn.qkv.bias": rand(3 * dim, g=g),
+                   q + "attn.proj.weight": rand(dim, dim, g=g), q + "attn.proj.bias": rand(dim, g=g)})
+    return sd
+
+
+def fourier(h, w, hidden=32, temperature=10000.0):
+    """XCiT's PositionalEncodingFourier before its projection: (1, 2·hidden, h, w)."""
+    not_mask = torch.ones(1, h, w)
+    y = not_mask.cumsum(1)
+    x = not_mask.cumsum(2)
+    y = y / (y[:, -1:, :] + 1e-6) * 2 * math.pi
+    x = x / (x[:, :, -1:] + 1e-6) * 2 * math.pi
+    dim_t = torch.arange(hidden, dtype=torch.float32)
+    dim_t = temperature ** (2 * (dim_t // 2) / hidden)
+    px, py = x[:, :, :, None] / dim_t, y[:, :, :, None] / dim_t
+    px = torch.stack((px[:, :, :, 0::2].sin(), px[:, :, :, 1::2].cos()), dim=4).flatten(3)
+    py = torch.stack((py[:, :, :, 0::2].sin(), py[:, :, :, 1::2].cos()), dim=4).flatten(3)
+    return torch.cat((py, px), dim=3).permute(0, 3, 1, 2)
+
+
+def tost_source_forward(sd, x, heads, depth, ca=2):
+    from references import tssa_reference
+
+    for i in range(4):
+        q = f"patch_embed.proj.{2 * i}."
+        x = F.conv2d(x, sd[q + "0.weight"], stride=2, padding=1)
+        x = F.batch_norm(x, sd[q + "1.running_mean"], sd[q + "1.running_var"], sd[q + "1.weight"], sd[q + "1.bias"],
+                         False, 0.0, 1e-5)
+        x = F.gelu(x) if i < 3 else x
+    B, C, Hp, Wp = x.shape
+    x = x.flatten(2).transpose(1, 2)
+    pos = F.conv2d(fourier(Hp, Wp), sd["pos_embeder.token_projection.weight"], sd["pos_embeder.token_projection.bias"])
+    x = x + pos.reshape(1, C, -1).permute(0, 2, 1)
+
+    def mlp(q, y):
+        return F.linear(F.gelu(F.linear(y, sd[q + "mlp.fc1.weight"], sd[q + "mlp.fc1.bias"])), sd[q + "mlp.fc2.weight"],
+                        sd[q + "mlp.fc2.bias"])
+
+    for i in range(depth):
+        q = f"blocks.{i}."
+        y = ln(x, sd[q + "norm1.weight"], sd[q + "norm1.bias"], 1e-6)
+        a, _ = tssa_reference(y, sd[q + "attn.qkv.weight"], sd[q + "attn.qkv.bias"], sd[q + "attn.temp"],
+                              sd[q + "attn.to_out.0.weight"], sd[q + "attn.to_out.0.bias"], heads)
+        x = x + sd[q + "gamma1"] * a
+        x = x + sd[q + "gamma2"] * mlp(q, ln(x, sd[q + "norm2.weight"], sd[q + "norm2.bias"], 1e-6))
+    x = torch.cat((sd["cls_token"].expand(B, -1, -1), x), dim=1)
+    for j in range(ca):  # XCiT's ClassAttentionBlock (tokens_norm False)
+        q = f"cls_attn_blocks.{j}."
+        y = ln(x, sd[q + "norm1.weight"], sd[q + "norm1.bias"], 1e-6)
+        N = y.shape[1]
+        qkv = F.linear(y, sd[q + "attn.qkv.weight"], sd[q + "attn.qkv.bias"])
+        qkv = qkv.reshape(B, N, 3, heads, C // heads).permute(2, 0, 3, 1, 4)
+        attn = torch.softmax((qkv[0][:, :, 0:1] * qkv[1]).sum(-1) * (C // heads) ** -0.5, -1)
+        cls = (attn.unsqueeze(2) @ qkv[2]).transpose(1, 2).reshape(B, 1, C)
+        cls = F.linear(cls, sd[q + "attn.proj.weight"], sd[q + "attn.proj.bias"])
+        x = x + sd[q + "gamma1"] * torch.cat([cls, y[:, 1:]], dim=1)  # XCiT: the normalised patches ride along
+        x = torch.cat([ln(x[:, 0:1], sd[q + "norm2.weight"], sd[q + "norm2.bias"], 1e-6), x[:, 1:]], dim=1)
+        res = x
+        c = sd[q + "gamma2"] * mlp(q, x[:, 0:1])
+        x = res + torch.cat([c, x[:, 1:]], dim=1)  # ... and are added once more
+    return F.linear(ln(x, sd["norm.weight"], sd["norm.bias"], 1e-6)[:, 0], sd["head.weight"], sd["head.bias"])
+
+
+def test_the_authors_tost_checkpoint_converts_exactly(tmp_path, capsys):
+    g = torch.Generator().manual_seed(4)
+    sd = tost_source_state(g)
+    ckpt = {"model": {f"module.{k}": v for k, v in sd.items()}, "epoch": 299,
+            "args": argparse.Namespace(model="tost_cab_tiny_12_p16")}
+    torch.save(ckpt, tmp_path / "tost.pth")
+    assert main(["convert", str(tmp_path / "tost.pth"), str(tmp_path / "tost"), "--set", "image_size=64"]) == 0
+    model = srr.from_pretrained(tmp_path / "tost").eval()
+    assert type(model).__name__ == "ToSTOfficial" and model.config.heads == 4 and model.config.patch_size == 16
+    x = torch.randn(2, 3, 64, 48, generator=g)  # another grid than the recorded size: Fourier positions adapt
+    with torch.no_grad():
+        torch.testing.assert_close(model(x), tost_source_forward(sd, x, 4, 2), **TOL)
+
+
+def test_the_official_tost_architecture_has_the_published_parameter_counts():
+    from srr.models import get_config, parameter_count
+
+    assert parameter_count(get_config("tost_tiny_official")) == 5_769_328
+    assert parameter_count(get_config("tost_small_official")) == 22_589_944

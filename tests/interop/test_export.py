@@ -23,6 +23,8 @@ def tiny(name):
     torch.manual_seed(0)
     if name.startswith("mlp"):
         return srr.create_model(name, width=32, depth=2)
+    if name.endswith("official"):
+        return srr.create_model(name, image_size=32, num_classes=10, dim=32, depth=1, heads=2)
     extra = {"context": 16} if name in TEXT else {}
     return srr.create_model(name, **SMALL, **extra)
 
@@ -31,7 +33,7 @@ def other_input(model):
     c = model.config
     if c.task == "lm":
         return torch.randint(0, c.vocab_size, (3, 7))
-    return torch.randn(5, c.channels, c.image_size, c.image_size)
+    return torch.randn(5, c.channels, c.image_size, c.image_size)  # the traced size, another batch
 
 
 def check(name, tmp_path, fmt="onnx"):
@@ -57,7 +59,8 @@ def test_torch_export_program_equals_eager(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", [n for n in VISION + TEXT + ["mlp_nano"] if n not in ("crate_nano", "gpt_nano")])
+@pytest.mark.parametrize("name", [n for n in VISION + TEXT + ["mlp_nano", "tost_tiny_official"]
+                                  if n not in ("crate_nano", "gpt_nano")])
 def test_every_family_exports_to_onnx(name, tmp_path):
     check(name, tmp_path)
 

@@ -1,8 +1,8 @@
-"""``srr convert``: the authors' official checkpoints (CRATE, CRATE-α, SimDINO) as srr models."""
+"""``srr convert``: the authors' official checkpoints (CRATE, CRATE-α, ToST, SimDINO) as srr models."""
 from __future__ import annotations
 
 NAME = "convert"
-HELP = "convert an official checkpoint (CRATE .pth.tar, CRATE-α Flax .npz/.msgpack, SimDINO .pth) to an srr model"
+HELP = "convert an official checkpoint (CRATE .pth.tar, CRATE-α Flax .npz/.msgpack, ToST, SimDINO .pth) to an srr model"
 
 
 def add_arguments(p) -> None:
@@ -10,7 +10,7 @@ def add_arguments(p) -> None:
 
     p.add_argument("src", metavar="SRC", help="the checkpoint file")
     p.add_argument("dest", metavar="DEST", help="the folder to write (config.json, model.safetensors, README.md)")
-    p.add_argument("--kind", choices=["crate", "crate_alpha", "simdino"],
+    p.add_argument("--kind", choices=["crate", "crate_alpha", "tost", "simdino"],
                    help="the checkpoint's source (default: detected from the file)")
     p.add_argument("--which", choices=["teacher", "student"], default="teacher",
                    help="SimDINO: the network to convert (default teacher)")

@@ -15,6 +15,8 @@ kind        the file as the authors ship it                             becomes
             Flax msgpack (``params/embedding/kernel`` (p, p, C, d),      (the Conv is a Linear on patches) and
             ``cls``, ``pos_embedding``, ``Transformer/encoderblock_i/…``, ``norm_eps=1e-6``
             ``encoder_norm``, ``head``)
+``tost``    the authors' ToST vision checkpoint (XCiT training: ``model``  ``tost_*_official`` (conv stem, Fourier
+            or ``state_dict`` wrapper, ``module.`` prefixes)            positions, class attention)
 ``simdino`` DINO / SimDINO ``checkpoint.pth`` (``teacher`` or ``student``   ``vit_*`` backbone with ``patch_norm=False``,
             state dicts, ``module.``/``backbone.`` prefixes, the         ``norm_eps=1e-6``; its final LayerNorm is
             projection head dropped) or a bare backbone state dict     the head's and the head's Linear the
@@ -36,10 +38,10 @@ from torch import Tensor
 
 from ..errors import CheckpointError, ConfigError, DataFileNotFoundError, one_line
 
-__all__ = ["KINDS", "read_torch", "read_flax", "crate_state", "crate_alpha_state", "simdino_state", "convert",
-           "detect_kind"]
+__all__ = ["KINDS", "read_torch", "read_flax", "crate_state", "crate_alpha_state", "tost_state", "simdino_state",
+           "convert", "detect_kind"]
 
-KINDS = ("crate", "crate_alpha", "simdino")
+KINDS = ("crate", "crate_alpha", "tost", "simdino")
 IMAGENET = {"mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]}
 CRATE_HEADS = {384: 6, 576: 12, 768: 12, 1024: 16, 192: 3}
 
@@ -231,6 +233,26 @@ def simdino_state(obj: dict, overrides: dict, which: str = "teacher") -> tuple[s
     return {192: "vit_tiny", 384: "vit_small", 768: "vit_base"}.get(dim, "vit_small"), args, out
 
 
+def tost_state(obj: dict, overrides: dict) -> tuple[str, dict, dict]:
+    """The authors' ToST vision checkpoint as an srr ``tost_*_official`` state dict (their key names are srr's).
+    Heads are read from the temperatures τ (K, 1); the image size is not in the weights (default 224)."""
+    state = obj.get("model", obj.get("state_dict", obj))
+    state = _strip({k: v for k, v in state.items() if torch.is_tensor(v)}, ("module.",))
+    try:
+        cls, temp, head = state["cls_token"], state["blocks.0.attn.temp"], state["head.weight"]
+    except KeyError as exc:
+        raise CheckpointError(f"not a ToST checkpoint: no {exc.args[0]}") from None
+    dim = cls.shape[-1]
+    convs = sorted(int(k.split(".")[2]) for k in state if k.startswith("patch_embed.proj.") and k.endswith(".0.weight"))
+    args = {"dim": dim, "depth": 1 + max(int(k.split(".")[1]) for k in state if k.startswith("blocks.")),
+            "heads": temp.shape[0], "patch_size": 2 ** len(convs),
+            "channels": state[f"patch_embed.proj.{convs[0]}.0.weight"].shape[1], "num_classes": head.shape[0],
+            "cls_attn_depth": len({k.split(".")[1] for k in state if k.startswith("cls_attn_blocks.")}),
+            "mlp_ratio": state["blocks.0.mlp.fc1.weight"].shape[0] / dim,
+            "layer_scale": 1.0 if "blocks.0.gamma1" in state else None, **overrides}
+    return "tost_small_official" if dim == 384 else "tost_tiny_official", args, state
+
+
 def detect_kind(path: Path) -> str:
     """``crate_alpha`` for a Flax tree (``.npz``/``.msgpack``), else ``simdino`` when the checkpoint holds a teacher
     or DINO's key names, else ``crate``."""
@@ -238,7 +260,10 @@ def detect_kind(path: Path) -> str:
         return "crate_alpha"
     obj = read_torch(path)
     keys = set(obj.get("teacher", obj.get("state_dict", obj)))
-    return "simdino" if "teacher" in obj or any(k.endswith("pos_embed") for k in keys) else "crate"
+    if "teacher" in obj or any(k.endswith("pos_embed") for k in keys):
+        return "simdino"
+    keys = set(obj.get("model", keys)) if isinstance(obj.get("model"), dict) else keys
+    return "tost" if any(k.endswith("attn.temp") for k in keys) else "crate"
 
 
 def convert(src: str | os.PathLike, dest: str | os.PathLike, kind: str | None = None,
@@ -254,6 +279,8 @@ def convert(src: str | os.PathLike, dest: str | os.PathLike, kind: str | None = 
         raise ConfigError(f"unknown checkpoint kind {kind!r} (known: {', '.join(KINDS)})")
     if kind == "crate_alpha":
         name, args, state = crate_alpha_state(read_flax(src), overrides)
+    elif kind == "tost":
+        name, args, state = tost_state(read_torch(src), overrides)
     elif kind == "simdino":
         name, args, state = simdino_state(read_torch(src), overrides, which)
     else:
@@ -267,10 +294,10 @@ def convert(src: str | os.PathLike, dest: str | os.PathLike, kind: str | None = 
         if value.is_floating_point() and not bool(torch.isfinite(value).all()):
             raise CheckpointError(f"{src}: {key} holds non-finite values; refusing the weights")
     try:
-        model.load_state_dict({k: v.float() for k, v in state.items()}, strict=True)
+        model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()}, strict=True)
     except RuntimeError as exc:
         raise CheckpointError(f"{src} does not fit {name}: {one_line(exc)}") from None
-    size = args["image_size"]
+    size = args.get("image_size", model.config.image_size)
     pre = {**IMAGENET, "image_size": [size, size] if isinstance(size, int) else list(size),
            "channels": args["channels"]}
     if args["channels"] != 3:
