@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 TORCH  ?= torch==2.13.0
 
-.PHONY: demo test install clean
+.PHONY: demo test install clean browser
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,8 +21,15 @@ demo: $(BIN)/.installed
 	$(BIN)/srr train --out runs/demo --overwrite
 	$(BIN)/srr analyze runs/demo --data digits --out runs/demo/analysis
 
-test: $(BIN)/.installed
+test: $(BIN)/.installed browser
 	$(BIN)/python -m pytest tests
+
+# headless Chromium for the report's browser test (tests/analysis/test_report_browser.py), from the Debian packages
+browser:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
+	  { command -v apt-get >/dev/null 2>&1 && apt-get update -qq >/dev/null 2>&1 && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null 2>&1; } || \
+	  echo "chromium could not be installed: the browser test skips (and fails on CI)"
 
 clean:
 	rm -rf $(VENV) runs
