@@ -93,3 +93,25 @@ def test_a_path_under_a_local_folder_is_never_taken_for_a_hub_id(tmp_path, monke
     assert not is_hub_id("a/b/c") and not is_hub_id("/abs/path")
     with pytest.raises(DataFileNotFoundError, match="runs/typo holds no config.json"):
         srr.from_pretrained("runs/typo")
+
+
+def test_srr_predict_and_evaluate_take_a_hub_id(tmp_path, offline_cache, capsys):
+    import numpy as np
+    from PIL import Image
+
+    from srr.cli import main
+
+    torch.manual_seed(5)
+    model = srr.create_model("crate_nano")
+    pre = {"mean": [0.5], "std": [0.25], "image_size": [8, 8], "channels": 1}
+    model.save_pretrained(tmp_path / "saved", extra={"data": "digits", "preprocessing": pre})
+    put_in_cache(offline_cache, "lab/digits", tmp_path / "saved")
+    Image.fromarray(np.arange(64, dtype=np.uint8).reshape(8, 8) * 4, "L").save(tmp_path / "a.png")
+    assert main(["predict", "lab/digits", str(tmp_path / "a.png"), "--top-k", "1", "--json"]) == 0
+    got = __import__("json").loads(capsys.readouterr().out)[0]["top"][0]
+    x = (torch.arange(64, dtype=torch.float32).reshape(1, 1, 8, 8) * 4 / 255 - 0.5) / 0.25
+    with torch.no_grad():
+        p = torch.softmax(model.eval()(x), -1)[0]
+    assert got["class"] == int(p.argmax()) and abs(got["probability"] - float(p.max())) < 1e-6
+    assert main(["evaluate", "lab/digits", "--out", str(tmp_path / "ev")]) == 0  # its recorded data: the digits
+    assert "accuracy" in capsys.readouterr().out
