@@ -95,7 +95,7 @@ def test_a_path_under_a_local_folder_is_never_taken_for_a_hub_id(tmp_path, monke
         srr.from_pretrained("runs/typo")
 
 
-def test_srr_predict_and_evaluate_take_a_hub_id(tmp_path, offline_cache, capsys):
+def test_srr_predict_and_evaluate_take_a_hub_id(tmp_path, offline_cache, capsys, monkeypatch):
     import numpy as np
     from PIL import Image
 
@@ -113,5 +113,7 @@ def test_srr_predict_and_evaluate_take_a_hub_id(tmp_path, offline_cache, capsys)
     with torch.no_grad():
         p = torch.softmax(model.eval()(x), -1)[0]
     assert got["class"] == int(p.argmax()) and abs(got["probability"] - float(p.max())) < 1e-6
-    assert main(["evaluate", "lab/digits", "--out", str(tmp_path / "ev")]) == 0  # its recorded data: the digits
-    assert "accuracy" in capsys.readouterr().out
+    monkeypatch.chdir(tmp_path)  # the default output of a Hub model goes to runs/, never into the Hub cache
+    assert main(["evaluate", "lab/digits"]) == 0  # its recorded data: the digits
+    assert "accuracy" in capsys.readouterr().out and (tmp_path / "runs" / "evaluation-crate_nano").is_dir()
+    assert not any(p.name == "evaluation" for p in offline_cache.rglob("*"))
