@@ -36,7 +36,7 @@ def folder_run(tmp_path_factory):
     data = image_folder(root / "imgs")
     out = root / "run"
     assert main(["train", "--model", "crate_nano", "--data", f"folder:{data},size=8", "--set", "dim=16", "--set",
-                 "depth=1", "--set", "heads=2", "--epochs", "3", "--batch-size", "8", "--lr", "0.01",
+                 "depth=1", "--set", "heads=2", "--epochs", "2", "--batch-size", "8", "--lr", "0.01",
                  "--no-progress", "--no-tensorboard", "--out", str(out)]) == 0
     return out, data
 
@@ -96,6 +96,7 @@ def test_predict_refuses_a_language_model_and_a_model_without_preprocessing(tmp_
     assert main(["predict", str(tmp_path / "bare"), str(tmp_path / "missing.png")]) == 2
 
 
+@pytest.mark.slow
 def test_compare_tabulates_runs_their_differing_settings_and_curves(folder_run, tmp_path, capsys):
     runs = []
     for lr in ("0.01", "0.003"):

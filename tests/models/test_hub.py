@@ -95,6 +95,7 @@ def test_a_path_under_a_local_folder_is_never_taken_for_a_hub_id(tmp_path, monke
         srr.from_pretrained("runs/typo")
 
 
+@pytest.mark.slow
 def test_srr_predict_and_evaluate_take_a_hub_id(tmp_path, offline_cache, capsys, monkeypatch):
     import numpy as np
     from PIL import Image
@@ -102,7 +103,7 @@ def test_srr_predict_and_evaluate_take_a_hub_id(tmp_path, offline_cache, capsys,
     from srr.cli import main
 
     torch.manual_seed(5)
-    model = srr.create_model("crate_nano")
+    model = srr.create_model("crate_nano", dim=16, depth=1, heads=2)
     pre = {"mean": [0.5], "std": [0.25], "image_size": [8, 8], "channels": 1}
     model.save_pretrained(tmp_path / "saved", extra={"data": "digits", "preprocessing": pre})
     put_in_cache(offline_cache, "lab/digits", tmp_path / "saved")
