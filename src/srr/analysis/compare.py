@@ -103,6 +103,13 @@ def _cell(v) -> str:
     return str(v)
 
 
+def _setting(v) -> str:
+    """A setting as given (``0.003``, ``4``, ``learned``); ``-`` where a run has no such setting."""
+    if isinstance(v, float) and math.isfinite(v):
+        return f"{v:g}"
+    return _cell(v)
+
+
 def format_table(table: dict) -> str:
     """The table as Markdown (what ``srr compare`` prints and ``compare.md`` holds)."""
     cols = table["columns"]
@@ -111,7 +118,7 @@ def format_table(table: dict) -> str:
     if table["differences"]:
         names = [row["run"] for row in table["rows"]]
         lines += ["", "| setting | " + " | ".join(names) + " |", "|" + "---|" * (len(names) + 1)]
-        lines += [f"| {k} | " + " | ".join(_cell(v) for v in vals) + " |" for k, vals in table["differences"].items()]
+        lines += [f"| {k} | " + " | ".join(_setting(v) for v in vals) + " |" for k, vals in table["differences"].items()]
     return "\n".join(lines) + "\n"
 
 
