@@ -154,6 +154,7 @@ def plot_comparison(runs: Sequence[dict], path: str | Path) -> None:
     a2.set(xlabel=xlabel, ylabel="value", title="held-out figures")
     for a in (a1, a2):
         a.grid(alpha=0.3)
+        a.xaxis.get_major_locator().set_params(integer=True)  # epochs and steps are whole numbers
         if a.lines:
             a.legend(fontsize=7, loc="best")
         else:
