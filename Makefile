@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 TORCH  ?= torch==2.13.0
 MNIST  ?= ../shared/data/mnist
 
-.PHONY: demo test claims install clean
+.PHONY: demo test claims install clean browser
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,8 +28,15 @@ claims: $(BIN)/.installed
 	$(BIN)/python -c "import pathlib, srr.claims as c; r = pathlib.Path('README.md'); \
 	r.write_text(c.splice_readme(r.read_text(), pathlib.Path('runs/claims/claims.md').read_text()))"
 
-test: $(BIN)/.installed
+test: $(BIN)/.installed browser
 	$(BIN)/python -m pytest tests
+
+# headless Chromium for the report's browser test (tests/analysis/test_report_browser.py), from the Debian packages
+browser:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
+	  { command -v apt-get >/dev/null 2>&1 && apt-get update -qq >/dev/null 2>&1 && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null 2>&1; } || \
+	  echo "chromium could not be installed: the browser test skips (and fails on CI)"
 
 clean:
 	rm -rf $(VENV) runs

@@ -41,7 +41,7 @@ from srr.objectives import Classification, ClassificationConfig  # noqa: E402
 from srr.training import TrainConfig, train  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
-FAMILY = ["vit", "crate", "crate_alpha", "crate_c", "crate_n", "crate_t", "tost", "aot"]
+FAMILY = ["vit", "crate", "crate_alpha", "crate_conceptual", "crate_negative", "crate_transpose", "tost", "aot"]
 BASELINE = "vit"
 MNIST_DIR = ROOT.parent / "shared" / "data" / "mnist"
 

@@ -2,7 +2,7 @@
 
     python benchmarks/inference.py [--rounds 15] [--batches 1 256] [--compile]
 
-Forward passes under ``torch.inference_mode`` in eval mode on 32×32 RGB images (CRATE-T width, see
+Forward passes under ``torch.inference_mode`` in eval mode on 32×32 RGB images (CRATE-Tiny width, see
 ``contenders.py``), at each batch size. The logits of srr's CRATE and of the authors' formulation are checked equal
 (relative 1e-5) first. Reports images/s (median over alternating rounds), FLOPs per forward
 (torch.utils.flop_counter), GFLOP/s over a 2048² float32 matrix-product peak measured in the same process, and peak

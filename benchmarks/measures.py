@@ -7,7 +7,7 @@ authors' batched N × N ``torch.logdet``.
    ``mcr2.primitives.coding_rate.R`` and ``srr.rate_reduction`` vs ``DeltaR``; the floor is one Gram product
    ``ZᵀZ`` (m·d² multiply-adds: every method needs at least that much).
 2. Token-set compression of 64 images × 12 layers × 6 heads × 65 tokens × 64 dims (the per-head coordinates
-   W_k = Z U_k of CRATE-T at 32×32 / patch 4), tokens L2-normalised per head, ε² = 0.01 (ε = 0.1):
+   W_k = Z U_k of CRATE-Tiny at 32×32 / patch 4), tokens L2-normalised per head, ε² = 0.01 (ε = 0.1):
    ``½ Σ_k logdet(I + p/(N ε²) W_kᵀW_k)`` by ``srr.coding_rate(W, normalize=True)`` (Cholesky on the p × p side) vs the authors' way, one batched
    ``torch.logdet(I + p/(N ε²) W_k W_kᵀ)`` on the N × N side. A second row starts from the tokens (64 × 12 × 65 ×
    384) and the 12 layers' subspaces: ``srr.subspace_compression(Z, U, normalize=True)`` vs projection + the same.

@@ -34,7 +34,7 @@ from srr.data import load_data
 from srr.io import atomic_write_json, atomic_write_text
 
 RESULTS = Path(__file__).resolve().parent / "results"
-VARIANTS = ["crate", "crate_c", "crate_n", "crate_t"]
+VARIANTS = ["crate", "crate_conceptual", "crate_negative", "crate_transpose"]
 MEASURES = ["mu_srr", "mu_srr_ln_kept", "param_norm", "path_norm", "sharpness", "inverse_margin"]
 
 
@@ -59,7 +59,7 @@ def grid(kind: str, quick: bool) -> tuple[list[str], list[dict]]:
     axes = {"width": [32, 64], "lr": [2e-3, 5e-3], "batch": [32, 128]}
     if kind == "variants":
         if len(variants) < 2:
-            raise SystemExit("the §8 variants (crate_c_nano, ...) are not registered: use --grid crate")
+            raise SystemExit("the §8 variants (crate_conceptual_nano, ...) are not registered: use --grid crate")
         axes = {"variant": variants, **axes}
     else:
         axes = {"depth": [2, 3], "step_size": [0.1, 0.3], **axes}

@@ -3,7 +3,7 @@
     python benchmarks/train_step.py [--rounds 15] [--batch 64] [--compile] [--profile]
 
 One step = zero_grad, forward, cross-entropy, backward, AdamW step, on a fixed batch of 32×32 RGB images
-(CRATE-T width: dim 384, depth 12, 6 heads, patch 4, 10 classes). Before timing, srr's CRATE and the authors'
+(CRATE-Tiny width: dim 384, depth 12, 6 heads, patch 4, 10 classes). Before timing, srr's CRATE and the authors'
 formulation are checked to give the same logits and the same gradients (relative difference ≤ 1e-5).
 Reports images/s (median over alternating rounds), FLOPs per step (torch.utils.flop_counter: matrix products and
 attention of forward and backward), achieved GFLOP/s over a 2048² float32 matrix-product peak measured in the same

@@ -12,7 +12,7 @@ LAYERS = [
     {"measures"},
     {"operators", "losses"},
     {"models"},
-    {"redunet", "data"},
+    {"redunet", "data", "interop"},
     {"analysis"},
     {"objectives"},
     {"training"},

@@ -12,7 +12,23 @@ from pathlib import Path
 from typing import Iterator
 
 __all__ = ["atomic_write_bytes", "atomic_write_text", "atomic_write_json", "atomic_path", "ensure_writable_dir",
-           "append_jsonl", "read_structured"]
+           "append_jsonl", "read_structured", "umask_mode", "make_shared_dir"]
+
+
+def umask_mode(directory: bool = False) -> int:
+    """The mode a plain ``open`` / ``mkdir`` would give a new file (0o666) or folder (0o777) under the process's
+    umask. ``tempfile.mkstemp`` and ``mkdtemp`` create 0o600 / 0o700 whatever the umask; files renamed from them are
+    given this mode, so colleagues read a saved model as the user's umask allows."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return (0o777 if directory else 0o666) & ~mask
+
+
+def make_shared_dir(path: str | os.PathLike) -> Path:
+    """Give a folder made by ``tempfile.mkdtemp`` (0o700) the mode the umask allows; returns it."""
+    path = Path(path)
+    os.chmod(path, umask_mode(directory=True))
+    return path
 
 
 def ensure_writable_dir(path: str | os.PathLike) -> Path:
@@ -39,6 +55,7 @@ def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
     tmp = Path(tmp)
     try:
         yield tmp
+        os.chmod(tmp, umask_mode())  # mkstemp's 0o600 (or a writer's own) would hide the file from the user's group
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp, target)

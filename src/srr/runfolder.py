@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Iterator
 
 from .errors import RunFolderError
+from .io import make_shared_dir
 
 __all__ = ["RUN_FILES", "RunLock", "claim_run_folder", "holds_run", "publish_folder", "check_output_file",
            "check_output_folder", "clean_leftovers", "LOCK_NAME"]
@@ -176,7 +177,7 @@ def publish_folder(target: str | os.PathLike) -> Iterator[Path]:
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     clean_leftovers(target.parent, published_only=True)
-    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".srr-new-{target.name}-{os.getpid()}-"))
+    tmp = make_shared_dir(tempfile.mkdtemp(dir=target.parent, prefix=f".srr-new-{target.name}-{os.getpid()}-"))
     try:
         yield tmp
         old = None

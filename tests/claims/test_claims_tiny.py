@@ -30,9 +30,9 @@ def test_each_claim_runs_end_to_end_at_the_tiny_scale(name, tmp_path):
 def test_crate_c_init_judges_by_the_sign_it_measured(tmp_path):
     row = run("crate-c-init", tmp_path)
     deltas = row["details"]["delta_rc"]
-    assert row["per_seed"] == [d > 0 for d in deltas["crate_c"]]
+    assert row["per_seed"] == [d > 0 for d in deltas["crate_conceptual"]]
     # the negative step is the positive one with the sign flipped: at initialisation their changes have opposite signs
-    assert all(c * n < 0 for c, n in zip(deltas["crate_c"], deltas["crate_n"]))
+    assert all(c * n < 0 for c, n in zip(deltas["crate_conceptual"], deltas["crate_negative"]))
 
 
 def test_tssa_is_timed_at_every_length_and_its_slope_judged(tmp_path):

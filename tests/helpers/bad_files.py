@@ -236,7 +236,7 @@ def _run_cases(root: Path) -> dict[str, Path]:
         fix_sizes(folder)
 
     variant("run_shapes", lambda c: c["args"].update(dim=32))
-    variant("run_other_arch", lambda c: c["args"].update(attn_output="transpose"))  # CRATE-T: no output projection
+    variant("run_other_arch", lambda c: c["args"].update(attn_output="transpose"))  # CRATE-Transpose: no output projection
     variant("run_unknown_arch", lambda c: c.update(model="crate_gigantic"))
     half = lambda p: p.write_bytes(p.read_bytes()[: p.stat().st_size // 2])  # noqa: E731
     variant("run_weights_truncated", damage=lambda ck: half(ck / "model.safetensors"))

@@ -9,7 +9,7 @@ import srr
 from srr.cli import main
 from srr.errors import ConfigError
 
-FAMILIES = ["crate_alpha", "crate_c", "crate_n", "crate_t", "tost", "aot"]
+FAMILIES = ["crate_alpha", "crate_conceptual", "crate_negative", "crate_transpose", "tost", "aot"]
 CPU_MODELS = [f"{f}_{s}" for f in FAMILIES for s in ("nano", "micro")]
 TOL = dict(atol=1e-5, rtol=1e-5)
 pytestmark = pytest.mark.usefixtures("one_thread")  # small models on a shared 2-core CPU (tests/conftest.py)
@@ -32,7 +32,7 @@ def embedding_params(patch_dim, dim, tokens, classes):
 
 @pytest.mark.parametrize("name,per_layer", [
     ("crate_alpha_base", lambda d: 2 * 2 * d + d * d + d * d + 2 * d * 4 * d),  # LNs, qkv, to_out (no bias), D, D̂
-    ("crate_c_tiny", lambda d: 2 * 2 * d + d * d + d * d),  # LNs, qkv, ISTA: no to_out
+    ("crate_conceptual_tiny", lambda d: 2 * 2 * d + d * d + d * d),  # LNs, qkv, ISTA: no to_out
     ("aot_small", lambda d: 2 * d + d * d),  # LN, qkv
 ])
 def test_parameter_counts_are_the_layer_formulas(name, per_layer):
@@ -104,8 +104,8 @@ def test_tost_blocks_match_section_4_with_mlp_and_layer_scale():
     torch.testing.assert_close(model.encode(z), x, **TOL)
 
 
-@pytest.mark.parametrize("name,output", [("crate_c_micro", "subspace"), ("crate_n_nano", "negative"),
-                                         ("crate_t_tiny", "transpose"), ("crate_micro", "learned")])
+@pytest.mark.parametrize("name,output", [("crate_conceptual_micro", "subspace"), ("crate_negative_nano", "negative"),
+                                         ("crate_transpose_tiny", "transpose"), ("crate_micro", "learned")])
 def test_variants_are_crate_with_the_section_8_output(name, output):
     with torch.device("meta"):
         model = srr.create_model(name)
@@ -116,7 +116,7 @@ def test_variants_are_crate_with_the_section_8_output(name, output):
 
 def test_transpose_variant_rejects_unequal_width():
     with pytest.raises(ConfigError, match="heads\\*dim_head == dim"):
-        srr.create_model("crate_t_nano", dim_head=8)
+        srr.create_model("crate_transpose_nano", dim_head=8)
 
 
 @pytest.mark.parametrize("name", CPU_MODELS)

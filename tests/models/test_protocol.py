@@ -12,7 +12,7 @@ from srr.errors import ConfigError, ResourceError
 from srr.models.base import HOOKS
 from srr.models.registry import get_entry
 
-IMAGE = ["crate_nano", "crate_c_nano", "crate_t_nano", "crate_alpha_nano", "aot_nano", "tost_nano", "vit_nano"]
+IMAGE = ["crate_nano", "crate_conceptual_nano", "crate_transpose_nano", "crate_alpha_nano", "aot_nano", "tost_nano", "vit_nano"]
 CAUSAL = ["crate_gpt_nano", "aot_gpt_nano", "tost_gpt_nano", "gpt_nano"]
 SMALL_LM = {"dim": 16, "depth": 2, "heads": 2, "context": 12}
 
@@ -92,12 +92,12 @@ def test_config_json_is_the_configuration_dataclass(tmp_path):
 
 def test_registry_entries_are_plain_functions_found_by_their_name():
     names = srr.models.list_models()
-    assert len(names) == 62
+    assert len(names) == 64
     for name in names:
         fn = get_entry(name).fn
         assert fn.__name__ == name and f"def {name}():" in inspect.getsource(inspect.getmodule(fn))
     assert srr.models.list_models("nano") == sorted(n for n in names if "nano" in n)  # a substring, or a pattern
-    assert srr.models.list_models("crate_?_nano") == ["crate_c_nano", "crate_n_nano", "crate_t_nano"]
+    assert srr.models.list_models("crate_*e_nano") == ["crate_negative_nano", "crate_transpose_nano"]
 
 
 def test_sizes_are_checked_before_anything_is_allocated(monkeypatch):

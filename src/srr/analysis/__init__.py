@@ -2,15 +2,18 @@
 
 Every pipeline is a function a Python user can call; the ``srr`` sub-commands only parse arguments, call it and
 print: :func:`analyze` (layer by layer), :func:`attention_report`, :func:`ansatz_report`, :func:`build_report`
-(the HTML page of any run), :func:`synthetic_report` (denoising on synthetic subspace data) and
+(the HTML page of any run), :func:`evaluate`, :func:`predict`, :func:`compare_runs`,
+:func:`synthetic_report` (denoising on synthetic subspace data) and
 :func:`run_experiment` (a ReduNet built and measured). :func:`open_source` opens a run folder or a registry name.
 """
 from .ansatz import ansatz_report, feature_ansatz, gradient_moments, tight_frame_statistics
 from .attention import attention_report, cls_attention, token_attention
 from .classifiers import accuracy, knn, nearest_subspace
+from .compare import compare_runs, read_run
 from .complexity import granulated_tau, kendall_tau, srr_measure, srr_penalty
 from .curves import plot_curves
 from .denoising import denoising_curves, snr, synthetic_report
+from .evaluate import evaluate, load_images, predict
 from .layers import analyze, compare_layers, layer_statistics, plot_layers
 from .redunet import run_experiment
 from .report import build_report
@@ -21,4 +24,5 @@ __all__ = ["layer_statistics", "compare_layers", "plot_layers", "analyze", "near
            "class_cosines", "cosine_matrix", "cls_attention", "token_attention", "attention_report", "feature_ansatz",
            "gradient_moments", "tight_frame_statistics", "ansatz_report", "srr_measure", "srr_penalty", "kendall_tau",
            "granulated_tau", "denoising_curves", "snr", "synthetic_report", "run_experiment", "build_report",
-           "plot_curves", "open_source", "source_data", "Source"]
+           "plot_curves", "open_source", "source_data", "Source", "evaluate", "predict", "load_images",
+           "compare_runs", "read_run"]

@@ -211,12 +211,33 @@ def feature_ansatz(model: nn.Module, x: Tensor, alphas=ALPHAS, init: nn.Module |
     return rows
 
 
+_PARTS = {"0.fn.qkv": "attn U", "0.fn.to_out.0": "attn out", "1.fn": "ISTA D", "1.fn.T": "ISTA Dᵀ",
+          "1.fn.D": "ODL D", "1.fn.D1": "ODL D̂", "attn.qkv": "attn qkv", "attn.proj": "attn out",
+          "attn.to_out.0": "attn out", "mlp.fc1": "MLP in", "mlp.fc2": "MLP out"}
+
+
 def short_name(name: str) -> str:
-    """Compact label of a weight name for plots: ``transformer.layers.0.0.fn.qkv.weight`` → ``0.0.qkv``."""
-    for old, new in (("transformer.layers.", ""), ("blocks.", ""), (".fn.", "."), (".weight", ""), ("layers.", "W"),
-                     ("to_patch_embedding.2", "embed"), ("mlp_head.1", "head")):
-        name = name.replace(old, new)
-    return name
+    """A readable label of a linear map for plots and tables: ``transformer.layers.0.0.fn.qkv.weight`` →
+    ``L1 attn U``, ``transformer.layers.0.1.fn.weight.T`` → ``L1 ISTA Dᵀ``, ``blocks.2.mlp.fc1.weight`` →
+    ``L3 MLP in``, ``layers.0.weight`` (an MLP) → ``W1``, the patch embedding and the classifier by their role."""
+    import re
+
+    base, _, use = name.partition("#")
+    transposed = base.endswith(".T")
+    base = base.removesuffix(".T").removesuffix(".weight")
+    if base == "to_patch_embedding.2":
+        label = "patch embed"
+    elif base in ("mlp_head.1", "head"):
+        label = "classifier"
+    elif m := re.fullmatch(r"(?:transformer\.layers|blocks)\.(\d+)\.(.+)", base):
+        part = m.group(2) + (".T" if transposed else "")
+        label = f"L{int(m.group(1)) + 1} {_PARTS.get(part, part.replace('.fn', '').replace('.', ' '))}"
+        transposed = False
+    elif m := re.fullmatch(r"layers\.(\d+)", base):
+        label = f"W{int(m.group(1)) + 1}"
+    else:
+        label = base
+    return label + ("ᵀ" if transposed else "") + (f" ({use})" if use else "")
 
 
 def plot_ansatz(results: dict[str, list[dict]], path, title: str = "") -> None:
@@ -240,18 +261,21 @@ def plot_ansatz(results: dict[str, list[dict]], path, title: str = "") -> None:
     for ax, ylabel in ((axes[0], r"Pearson($W^\top W$, AGOP$^{1/2}$)"),
                        (axes[1], r"$\|G/\mathrm{tr}\,G - I/k\|_F\,/\sqrt{1-1/k}$")):
         ax.set_xticks(range(len(labels)))
-        ax.set_xticklabels(labels, rotation=70, fontsize=7)
+        ax.set_xticklabels(labels, rotation=60, ha="right", rotation_mode="anchor", fontsize=7)
         ax.set_ylabel(ylabel)
         ax.grid(alpha=0.3, axis="y")
-        ax.legend(fontsize=8)
+        ax.set_xlim(-0.6, len(labels) - 0.4)
     axes[1].set_title("tight frame: 0 = perfect", fontsize=9)
     axes[0].set_title("feature ansatz per linear map", fontsize=9)
     axes[2].set(xlabel=r"$\alpha$", ylabel=r"mean Pearson($W^\top W$, AGOP$^\alpha$)")
     axes[2].grid(alpha=0.3)
-    axes[2].legend(fontsize=8)
+    handles, names = axes[0].get_legend_handles_labels()  # one legend for the figure, above the panels: no bar hidden
+    fig.legend(handles, names, loc="upper center", ncol=max(1, len(names)), fontsize=8, frameon=False,
+               bbox_to_anchor=(0.5, 0.93 if title else 1.0))
     if title:
         fig.suptitle(title, fontsize=10)
-    save_png(fig, path, dpi=110)
+    fig.tight_layout(rect=(0, 0, 1, 0.88 if title else 0.93))
+    save_png(fig, path, dpi=110, tight=False)
 
 
 def ansatz_report(src, data, out, samples: int = 1000, alphas=ALPHAS, remove_init: bool = False, seed: int = 0,

@@ -15,9 +15,10 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from ..errors import ConfigError, DataFileNotFoundError, SrrError
+from ..errors import ConfigError, DataFileNotFoundError, RunFolderError, SrrError
 
-__all__ = ["Source", "open_source", "source_data", "sample_inputs", "initial_copy", "training_seed"]
+__all__ = ["Source", "open_source", "source_data", "sample_inputs", "initial_copy", "training_seed",
+           "check_not_mixed"]
 
 
 @dataclass
@@ -61,9 +62,13 @@ def open_source(source: str, overrides: list[str] | dict | None = None, seed: in
     """A saved model folder (its trained weights) or a registered model name (initialised with ``seed + 1``,
     ``overrides`` applied after the data's own settings)."""
     from ..models import create_model, from_pretrained, get_entry, read_config
+    from ..models.hub import is_hub_id, resolve_pretrained
 
     path = Path(source)
+    if not path.is_dir() and is_hub_id(str(source)):
+        path = resolve_pretrained(source)  # a Hub id: its files in the Hub cache
     if path.is_dir():
+        check_not_mixed(path)
         if overrides:
             raise ConfigError(f"--set changes a registered model's settings; the saved model {path} keeps its own")
         record = read_config(path)
@@ -82,6 +87,36 @@ def open_source(source: str, overrides: list[str] | dict | None = None, seed: in
     torch.manual_seed(seed + 1)
     model = create_model(source, **{**own, **given})
     return Source(model, source, model.config.to_dict(), "model", task, None, {})
+
+
+def _model_of(path: Path, name: str):
+    try:
+        value = json.loads((path / name).read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError):
+        return None
+    if not isinstance(value, dict):
+        return None
+    if name == "run.json":
+        value = value.get("model_config") if isinstance(value.get("model_config"), dict) else {}
+    return value.get("model"), value.get("args") if name != "summary.json" else None
+
+
+def check_not_mixed(path: str | Path) -> None:
+    """Refuse a folder whose files come from different runs (``run.json`` or ``summary.json`` naming another model
+    or configuration than ``config.json``): what is read from it would describe one run with another's files."""
+    path = Path(path)
+    saved = _model_of(path, "config.json")
+    if saved is None:
+        return
+    for name in ("run.json", "summary.json"):
+        other = _model_of(path, name)
+        if other is None or other[0] is None:
+            continue
+        if other[0] != saved[0] or (other[1] is not None and saved[1] is not None and other[1] != saved[1]):
+            raise RunFolderError(f"{path} mixes two runs: {name} describes {other[0]}, config.json holds "
+                                 f"{saved[0]} with other settings" if other[0] == saved[0] else
+                                 f"{path} mixes two runs: {name} describes {other[0]}, config.json holds {saved[0]}; "
+                                 "retrain into a fresh folder (or with --overwrite)")
 
 
 def _data_for(task: str, spec: str | None):

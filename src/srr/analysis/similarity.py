@@ -77,9 +77,11 @@ def class_cosines(features: Tensor, labels: Tensor, max_samples: int | None = 30
     return {"within": float(same), "between": float(between)}
 
 
-def plot_cosine_matrices(panels: dict[str, tuple[Tensor, Tensor]], path, max_samples: int = 1000, seed: int = 0):
-    """One heat map per ``title: (features, labels)``, samples sorted by class (at most ``max_samples``, drawn with
-    a fixed seed and stratified by the draw), written atomically to ``path`` (PNG)."""
+def plot_cosine_matrices(panels: dict[str, tuple[Tensor, Tensor]], path, max_samples: int = 1000, seed: int = 0,
+                         title: str = "|cosine similarity| of the features, samples sorted by class"):
+    """One heat map per ``panel title: (features, labels)``, samples sorted by class (at most ``max_samples``, drawn
+    with a fixed seed), each class block ticked with its label and separated by lines, one colour bar per panel and a
+    figure ``title``; written atomically to ``path`` (PNG)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -88,7 +90,7 @@ def plot_cosine_matrices(panels: dict[str, tuple[Tensor, Tensor]], path, max_sam
     from ..io import atomic_path
 
     fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 4.2), squeeze=False)
-    for ax, (title, (z, y)) in zip(axes[0], panels.items()):
+    for ax, (name, (z, y)) in zip(axes[0], panels.items()):
         if len(z) > max_samples:
             pick = torch.randperm(len(z), generator=torch.Generator().manual_seed(seed))[:max_samples]
             z, y = z[pick], torch.as_tensor(y)[pick]
@@ -98,10 +100,16 @@ def plot_cosine_matrices(panels: dict[str, tuple[Tensor, Tensor]], path, max_sam
         for e in edges.tolist():
             ax.axhline(e, color="k", lw=0.3)
             ax.axvline(e, color="k", lw=0.3)
-        ax.set_title(title)
-        ax.set_xticks([])
-        ax.set_yticks([])
-        fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
+        ax.set_title(name)
+        bounds = [0] + [int(e + 0.5) for e in edges.tolist()] + [len(ys)]
+        centres = [(a + b - 1) / 2 for a, b in zip(bounds[:-1], bounds[1:])]
+        classes = [str(int(ys[a])) for a in bounds[:-1]]
+        step = max(1, len(classes) // 20)  # at most about 20 class ticks
+        ax.set_xticks(centres[::step], classes[::step], fontsize=7)
+        ax.set_yticks(centres[::step], classes[::step], fontsize=7)
+        ax.set(xlabel="class", ylabel="class")
+        fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label="|cos|")
+    fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=120)

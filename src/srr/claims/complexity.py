@@ -12,17 +12,18 @@ MEASURES = ("mu_srr", "path_norm", "sharpness", "inverse_margin", "param_norm")
 ADAM = {"optimizer": "adamw", "weight_decay": 0.0, "min_lr_ratio": 1.0}  # Adam at a constant learning rate
 
 TAU_PROTOCOL = {
-    "tiny": {"size": "nano", "data": "digits", "axes": {"variant": ["crate", "crate_c"], "width": [16, 24]},
+    "tiny": {"size": "nano", "data": "digits",
+             "axes": {"variant": ["crate", "crate_conceptual"], "width": [16, 24]},
              "fixed": {"lr": 5e-3, "batch": 128}, "depth": 1, "heads": 2, "max_epochs": 2, "target": 0.01,
              "samples": 64},
     "cpu": {"size": "nano", "data": "digits",
-            "axes": {"variant": ["crate", "crate_c", "crate_n", "crate_t"], "width": [32, 64], "lr": [2e-3, 5e-3],
-                     "batch": [32, 128]}, "fixed": {}, "depth": 2, "heads": 4, "max_epochs": 60, "target": 0.01,
-            "samples": 512},
+            "axes": {"variant": ["crate", "crate_conceptual", "crate_negative", "crate_transpose"], "width": [32, 64],
+                     "lr": [2e-3, 5e-3], "batch": [32, 128]},
+            "fixed": {}, "depth": 2, "heads": 4, "max_epochs": 60, "target": 0.01, "samples": 512},
     "paper": {"size": "tiny", "data": "cifar10",
-              "axes": {"variant": ["crate", "crate_c", "crate_n", "crate_t"], "width": [384, 768],
-                       "lr": [1e-4, 5e-4], "batch": [64, 256], "dropout": [0.0, 0.1]}, "fixed": {}, "depth": 12,
-              "heads": 6, "max_epochs": 500, "target": 0.01, "samples": 1000},
+              "axes": {"variant": ["crate", "crate_conceptual", "crate_negative", "crate_transpose"],
+                       "width": [384, 768], "lr": [1e-4, 5e-4], "batch": [64, 256], "dropout": [0.0, 0.1]},
+              "fixed": {}, "depth": 12, "heads": 6, "max_epochs": 500, "target": 0.01, "samples": 1000},
 }
 
 

@@ -110,7 +110,8 @@ def layer_sparsity(ctx) -> Measured:
 
 # --- the compression-step variants of the SRR study ------------------------------------------------------------------
 
-VARIANTS = {"crate_c": "CRATE-C", "crate_n": "CRATE-N", "crate_t": "CRATE-T", "crate": "CRATE"}
+VARIANTS = {"crate_conceptual": "CRATE-C", "crate_negative": "CRATE-N", "crate_transpose": "CRATE-T",
+            "crate": "CRATE"}
 
 
 @register_claim(
@@ -120,10 +121,11 @@ VARIANTS = {"crate_c": "CRATE-C", "crate_n": "CRATE-N", "crate_t": "CRATE-T", "c
               "paper": {"size": "tiny", "data": "cifar10", "samples": 1000, "model_args": {}}},
     published="R^c after the compression step > R^c before it, at initialisation (a second-order expansion "
               "explains it)",
-    cpu="crate_c_nano (and, as controls, crate_nano and crate_n_nano) at initialisation on 512 digits test images, "
-        "LayerNorm removed as in the study; per layer R^c(Z; U) of the block input and of the block after its "
-        "compression step (residual included), against that layer's subspaces, ε = √(p/N); averaged over layers",
-    paper="crate_c_tiny at initialisation on 1,000 CIFAR-10 images (--data cifar10:DIR)",
+    cpu="crate_conceptual_nano (and, as controls, crate_nano and crate_negative_nano) at initialisation on 512 "
+        "digits test images, LayerNorm removed as in the study; per layer R^c(Z; U) of the block input and of the "
+        "block after its compression step (residual included), against that layer's subspaces, ε = √(p/N); "
+        "averaged over the layers",
+    paper="crate_conceptual_tiny at initialisation on 1,000 CIFAR-10 images (--data cifar10:DIR)",
     rule="a seed holds when CRATE-C's mean change of R^c over its layers is positive; the opposite when negative")
 def crate_c_init(ctx) -> Measured:
     import math
@@ -148,10 +150,10 @@ def crate_c_init(ctx) -> Measured:
                 deltas.append(float(rc[1] - rc[0]))
         return sum(deltas) / len(deltas)
 
-    names = ("crate_c", "crate", "crate_n")
+    names = ("crate_conceptual", "crate", "crate_negative")
     deltas = {n: [change(n, s, False) for s in range(ctx.seeds)] for n in names}
     scale_free = {n: [change(n, s, True) for s in range(ctx.seeds)] for n in names}
-    per_seed = [True if d > 0 else False if d < 0 else None for d in deltas["crate_c"]]
+    per_seed = [True if d > 0 else False if d < 0 else None for d in deltas["crate_conceptual"]]
     figure = ", ".join(f"{VARIANTS[n]} {shown(v, 3)}" for n, v in deltas.items())
     control = ", ".join(f"{VARIANTS[n]} {shown(v, 3)}" for n, v in scale_free.items())
     return Measured(per_seed, f"mean ΔR^c per layer at initialisation: {figure} (tokens L2-normalised per head, "
@@ -168,8 +170,8 @@ def crate_c_init(ctx) -> Measured:
               "paper": {"size": "tiny", "data": "cifar10", "epochs": 200, "model_args": {}, "batch": 128,
                         "lr": 1e-4, "close": 0.01}},
     published="CRATE-C < CRATE-N < CRATE-T ≈ CRATE (test accuracy, CIFAR-10)",
-    cpu="crate_c/crate_n/crate_t/crate _nano, 10 epochs on digits (AdamW lr 1e-3, batch 64), 3 seeds; "
-        "'≈' means within 2 points of accuracy",
+    cpu="crate_conceptual_nano, crate_negative_nano, crate_transpose_nano and crate_nano, 10 epochs on digits "
+        "(AdamW lr 1e-3, batch 64), 3 seeds; '≈' means within 2 points of accuracy",
     paper="the *_tiny variants, 200 epochs on CIFAR-10 (Adam lr 1e-4, batch 128; --data cifar10:DIR); '≈' within 1 "
           "point",
     rule="a seed holds when C < N < T and N < CRATE with |T − CRATE| within the protocol's closeness; the opposite "

@@ -44,7 +44,8 @@ def redunet_delta_r(ctx) -> Measured:
         rises = all(b > a for a, b in zip(c, c[1:]))
         per_seed.append(True if rises else False if c[-1] < c[0] else None)
     falls = [sum(b <= a for a, b in zip(c, c[1:])) for c in curves]
-    figure = (f"ΔR input → layer {p['layers']}: {shown([c[0] for c in curves], 2)} → {shown([c[-1] for c in curves], 2)}"
+    first, last = shown([c[0] for c in curves], 2), shown([c[-1] for c in curves], 2)
+    figure = (f"ΔR input → layer {p['layers']}: {first} → {last}"
               f"; layers where ΔR did not rise, per seed: {falls}")
     return Measured(per_seed, figure, {"delta_R": curves, "data": spec},
                     plot={"title": "ΔR of the training features", "x": "layer", "y": "ΔR",

@@ -5,10 +5,12 @@ import argparse
 import sys
 
 from ..errors import SrrError
-from . import analyze, ansatz, attention, generate, models, redunet, report, reproduce, synthetic, train
+from . import (analyze, ansatz, attention, compare, convert, evaluate, export, generate, models, predict, redunet,
+               report, reproduce, synthetic, train)
 
 # Each module provides NAME, HELP, add_arguments(parser) and run(args) -> int.
-COMMANDS = [train, analyze, attention, ansatz, synthetic, report, models, redunet, generate, reproduce]
+COMMANDS = [train, analyze, attention, ansatz, synthetic, report, models, redunet, generate,
+            evaluate, predict, compare, export, convert, reproduce]
 
 
 class Parser(argparse.ArgumentParser):

@@ -38,7 +38,7 @@ def open_for_analysis(args, subdir: str, stack: ExitStack, sources: list[str] | 
     first = opened[0]
     if args.out is not None:
         out = Path(args.out)
-    elif len(opened) == 1 and first.path is not None:
+    elif len(opened) == 1 and first.path is not None and Path(names[0]).is_dir():  # not into a Hub cache
         out = first.path / subdir
     else:
         out = Path("runs") / f"{subdir}-{'-'.join(s.name for s in opened)}"

@@ -163,7 +163,7 @@ def chunk_length(x: Tensor, bytes_per_item: int) -> int:
     :data:`CHUNK_BYTES`, at least one. Many small matrices are memory-bound on the CPU: every full pass over the
     batch (Gram, Cholesky's column-major copy and its triangle zeroing) goes to main memory, while a chunk whose
     matrices fit in a core's cache makes the same passes in cache (``benchmarks/measures.py``: 1.5× faster for the
-    token sets of 64 CRATE-T images on one thread). Other devices take the whole batch at once."""
+    token sets of 64 CRATE-Tiny images on one thread). Other devices take the whole batch at once."""
     if x.device.type != "cpu":
         return max(1, x.shape[0])
     return max(1, CHUNK_BYTES // max(1, bytes_per_item))

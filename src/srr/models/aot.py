@@ -67,7 +67,7 @@ class AoTGPT(CausalTransformer):
 
 @register_model
 def aot_tiny():
-    """AoT (attention only) at CRATE-T's width (ImageNet 224/16)"""
+    """AoT (attention only) at CRATE-Tiny's width (ImageNet 224/16)"""
     return AoT.Config(dim=384, depth=12, heads=6)
 
 

@@ -138,6 +138,11 @@ class TransformerModel(PretrainedMixin, nn.Module):
             setattr(getattr(self, owner), attr, blocks)
         else:
             setattr(self, attr, blocks)
+        eps = getattr(config, "norm_eps", None)
+        if eps is not None:
+            for module in self.modules():
+                if isinstance(module, nn.LayerNorm):
+                    module.eps = float(eps)
         self.after_init()
 
     @classmethod
@@ -227,6 +232,8 @@ class ImageTransformer(TransformerModel):
         self.image_hw, self.patch_hw = pair(config.image_size), pair(config.patch_size)
         self.channels, self.pool, self.num_classes = config.channels, config.pool, config.num_classes
         self.to_patch_embedding = PatchEmbedding(self.patch_hw, config.channels, config.dim)
+        if not getattr(config, "patch_norm", True):  # the Linear alone (a strided convolution); keys keep their index
+            self.to_patch_embedding[1], self.to_patch_embedding[3] = nn.Identity(), nn.Identity()
         self.pos_embedding = nn.Parameter(torch.randn(1, config.num_patches + 1, config.dim))
         self.cls_token = nn.Parameter(torch.randn(1, 1, config.dim))
         self.dropout = nn.Dropout(config.emb_dropout)
@@ -326,6 +333,8 @@ class CausalTransformer(TransformerModel):
             raise DataError(f"{type(self).__name__} expects integer token ids of shape (batch, tokens), got {got}")
         if ids.shape[1] > self.context:
             raise DataError(f"{ids.shape[1]} tokens exceed the context of {self.context}")
+        if torch.compiler.is_exporting():  # a traced graph cannot branch on values; the runtime's gather checks them
+            return
         if ids.numel() and (int(ids.min()) < 0 or int(ids.max()) >= self.vocab_size):
             raise DataError(f"token ids must lie in [0, {self.vocab_size})")
 

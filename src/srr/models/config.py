@@ -89,6 +89,10 @@ class ImageConfig(ModelConfig):
     num_classes: int = option(1000, "number of classes of the head", low=1, high=MAX_CLASSES)
     pool: str = option("cls", "read-out of the head: the CLS token or the mean of all tokens", choices=("cls", "mean"))
     emb_dropout: float = option(0.0, "dropout on the embedded tokens", low=0.0, high=1.0, high_open=True)
+    patch_norm: bool = option(True, "LayerNorms before and after the patch Linear (the authors' CRATE); false: the "
+                                    "Linear alone, i.e. a strided convolution (ViT, CRATE-α's and DINO's code)")
+    norm_eps: float = option(1e-5, "ε of every LayerNorm of the model (PyTorch's 1e-5; 1e-6 in JAX and timm code)",
+                             low=1e-12, high=1.0)
 
     task: ClassVar[str] = "image"
 
@@ -97,7 +101,7 @@ class ImageConfig(ModelConfig):
         (ih, iw), (ph, pw) = pair(self.image_size), pair(self.patch_size)
         if ih % ph or iw % pw:
             raise ConfigError(f"image size {ih}x{iw} is not divisible by the patch size {ph}x{pw}")
-        if ph * pw * self.channels < 2:
+        if ph * pw * self.channels < 2 and self.patch_norm:
             raise ConfigError(f"a patch of {ph}x{pw} on {self.channels} channel(s) holds a single value: the patch "
                               "LayerNorm would map every patch to zero; use a larger patch or more channels")
 

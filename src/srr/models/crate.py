@@ -10,12 +10,13 @@ The block is ``[PreNorm(MSSA), PreNorm(ISTA)]`` under ``transformer.layers.{i}.{
 their checkpoints load strictly. ``attn_output`` selects the output matrix of MSSA (see :mod:`srr.operators.mssa`):
 
     learned     CRATE, the authors' code (a free ``to_out``)
-    subspace    CRATE-C: output through U itself          (registry ``crate_c_*``)
-    negative    CRATE-N: through −U                        (``crate_n_*``)
-    transpose   CRATE-T: through Uᵀ, no new parameters     (``crate_t_*``; needs heads · dim_head = dim)
+    subspace    CRATE-C: output through U itself          (registry ``crate_conceptual_*``)
+    negative    CRATE-N: through −U                        (``crate_negative_*``)
+    transpose   CRATE-Transpose: through Uᵀ, no new parameters  (``crate_transpose_*``; needs heads · dim_head = dim)
 
 with the step αγ² fixed to ``attn_step`` (1). The variants share the CRATE entry of the same size (so they hold
-d·K·p + d fewer parameters per layer: no ``to_out``); the study ranks them CRATE-C < CRATE-N < CRATE-T ≈ CRATE.
+d·K·p + d fewer parameters per layer: no ``to_out``); the study ranks them CRATE-C < CRATE-N < CRATE-Transpose ≈
+CRATE. (The study calls the transpose variant CRATE-T; srr does not, since CRATE-T is also the tiny size.)
 CRATE-GPT is the same block with a causal mask: every token is compressed only against the tokens before it (per
 layer 3d² + 6d parameters, so ``crate_gpt_*`` doubles the width of ``gpt_*``).
 """
@@ -41,13 +42,13 @@ class CRATEConfig(BlockConfig):
     step_size: float = option(0.1, "ISTA step size η", low=0.0, high=1e6)
     lambd: float = option(0.1, "ISTA threshold λ", low=0.0, high=1e6)
     attn_output: str = option("learned", "output matrix of MSSA: learned (CRATE), subspace (CRATE-C), "
-                                         "negative (CRATE-N), transpose (CRATE-T)", choices=OUTPUTS)
+                                         "negative (CRATE-N), transpose (CRATE-Transpose)", choices=OUTPUTS)
     attn_step: float = option(1.0, "step αγ² of the variants' output through U", low=-1e6, high=1e6)
 
     def check(self) -> None:
         super().check()
         if self.attn_output == "transpose" and self.heads * self.head_width != self.dim:
-            raise ConfigError(f"attn_output='transpose' (CRATE-T) needs heads*dim_head == dim; got "
+            raise ConfigError(f"attn_output='transpose' (CRATE-Transpose) needs heads*dim_head == dim; got "
                               f"{self.heads}*{self.head_width} != {self.dim}")
 
 
@@ -97,7 +98,7 @@ def _micro(**kw):
 
 @register_model
 def crate_tiny():
-    """CRATE-T (paper, ImageNet 224/16)"""
+    """CRATE-Tiny (paper, ImageNet 224/16)"""
     return CRATE.Config(dim=384, depth=12, heads=6)
 
 
@@ -131,113 +132,113 @@ def crate_micro():
     return _micro()
 
 
-# --- the compression-step variants: CRATE-C (subspace), CRATE-N (negative), CRATE-T (transpose) ------------------
+# --- the compression-step variants: CRATE-C (subspace), CRATE-N (negative), CRATE-Transpose --------------------
 
 @register_model
-def crate_c_tiny():
+def crate_conceptual_tiny():
     """CRATE-C: output through U itself; crate_tiny's configuration"""
     return CRATE.Config(dim=384, depth=12, heads=6, attn_output="subspace")
 
 
 @register_model
-def crate_c_small():
+def crate_conceptual_small():
     """CRATE-C: output through U itself; crate_small's configuration"""
     return CRATE.Config(dim=576, depth=12, heads=12, attn_output="subspace")
 
 
 @register_model
-def crate_c_base():
+def crate_conceptual_base():
     """CRATE-C: output through U itself; crate_base's configuration"""
     return CRATE.Config(dim=768, depth=12, heads=12, attn_output="subspace")
 
 
 @register_model
-def crate_c_large():
+def crate_conceptual_large():
     """CRATE-C: output through U itself; crate_large's configuration"""
     return CRATE.Config(dim=1024, depth=24, heads=16, attn_output="subspace")
 
 
 @register_model
-def crate_c_nano():
+def crate_conceptual_nano():
     """CRATE-C: output through U itself; crate_nano's configuration"""
     return _nano(attn_output="subspace")
 
 
 @register_model
-def crate_c_micro():
+def crate_conceptual_micro():
     """CRATE-C: output through U itself; crate_micro's configuration"""
     return _micro(attn_output="subspace")
 
 
 @register_model
-def crate_n_tiny():
+def crate_negative_tiny():
     """CRATE-N: output through -U; crate_tiny's configuration"""
     return CRATE.Config(dim=384, depth=12, heads=6, attn_output="negative")
 
 
 @register_model
-def crate_n_small():
+def crate_negative_small():
     """CRATE-N: output through -U; crate_small's configuration"""
     return CRATE.Config(dim=576, depth=12, heads=12, attn_output="negative")
 
 
 @register_model
-def crate_n_base():
+def crate_negative_base():
     """CRATE-N: output through -U; crate_base's configuration"""
     return CRATE.Config(dim=768, depth=12, heads=12, attn_output="negative")
 
 
 @register_model
-def crate_n_large():
+def crate_negative_large():
     """CRATE-N: output through -U; crate_large's configuration"""
     return CRATE.Config(dim=1024, depth=24, heads=16, attn_output="negative")
 
 
 @register_model
-def crate_n_nano():
+def crate_negative_nano():
     """CRATE-N: output through -U; crate_nano's configuration"""
     return _nano(attn_output="negative")
 
 
 @register_model
-def crate_n_micro():
+def crate_negative_micro():
     """CRATE-N: output through -U; crate_micro's configuration"""
     return _micro(attn_output="negative")
 
 
 @register_model
-def crate_t_tiny():
-    """CRATE-T: output through U^T, no new parameters; crate_tiny's configuration"""
+def crate_transpose_tiny():
+    """CRATE-Transpose: output through U^T, no new parameters; crate_tiny's configuration"""
     return CRATE.Config(dim=384, depth=12, heads=6, attn_output="transpose")
 
 
 @register_model
-def crate_t_small():
-    """CRATE-T: output through U^T, no new parameters; crate_small's configuration"""
+def crate_transpose_small():
+    """CRATE-Transpose: output through U^T, no new parameters; crate_small's configuration"""
     return CRATE.Config(dim=576, depth=12, heads=12, attn_output="transpose")
 
 
 @register_model
-def crate_t_base():
-    """CRATE-T: output through U^T, no new parameters; crate_base's configuration"""
+def crate_transpose_base():
+    """CRATE-Transpose: output through U^T, no new parameters; crate_base's configuration"""
     return CRATE.Config(dim=768, depth=12, heads=12, attn_output="transpose")
 
 
 @register_model
-def crate_t_large():
-    """CRATE-T: output through U^T, no new parameters; crate_large's configuration"""
+def crate_transpose_large():
+    """CRATE-Transpose: output through U^T, no new parameters; crate_large's configuration"""
     return CRATE.Config(dim=1024, depth=24, heads=16, attn_output="transpose")
 
 
 @register_model
-def crate_t_nano():
-    """CRATE-T: output through U^T, no new parameters; crate_nano's configuration"""
+def crate_transpose_nano():
+    """CRATE-Transpose: output through U^T, no new parameters; crate_nano's configuration"""
     return _nano(attn_output="transpose")
 
 
 @register_model
-def crate_t_micro():
-    """CRATE-T: output through U^T, no new parameters; crate_micro's configuration"""
+def crate_transpose_micro():
+    """CRATE-Transpose: output through U^T, no new parameters; crate_micro's configuration"""
     return _micro(attn_output="transpose")
 
 

@@ -65,7 +65,7 @@ class CRATEAlpha(ImageTransformer):
 
 @register_model
 def crate_alpha_tiny():
-    """CRATE-α at CRATE-T's width (ImageNet 224/16)"""
+    """CRATE-α at CRATE-Tiny's width (ImageNet 224/16)"""
     return CRATEAlpha.Config(dim=384, depth=12, heads=6)
 
 

@@ -5,7 +5,13 @@ A saved model is a folder with
 * ``config.json``: ``{"model": registry name, "task": …, "args": {the configuration dataclass}, "srr_version", …}``
   plus what the run that wrote it knows about its input: ``data`` (the data spec), ``preprocessing`` (``mean``,
   ``std``, ``image_size``, ``channels`` of the standardisation) or ``tokenizer``, and the training ``objective``;
-* ``model.safetensors``: the state dict.
+* ``model.safetensors``: the state dict;
+* ``README.md``: the model card (:mod:`srr.models.card`: configuration, data, metrics, citation), never read back.
+
+``from_pretrained`` also takes a Hugging Face Hub id (``"org/name"`` or ``"org/name@revision"``) that is not a local
+path: the three files are fetched through ``huggingface_hub`` into its cache (``HF_HUB_CACHE`` / ``HF_HOME``; with
+``HF_HUB_OFFLINE=1`` only the cache is read) and loaded from there like a local folder. ``model.push_to_hub(id)``
+uploads a saved folder. ``huggingface_hub`` is the optional extra ``srr[hub]``, imported only when a Hub id is used.
 
 Loading never unpickles anything. The configuration is checked field by field (a corrupt ``config.json`` with a
 width of 1e9 is refused before anything is allocated); the weights' header is read first and every tensor must have
@@ -15,25 +21,32 @@ in bool or int64, are refused rather than cast). Both files are written atomical
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from ..errors import CheckpointError, DataFileNotFoundError, SrrError, one_line
-from ..io import atomic_path, atomic_write_json, read_structured
+from ..errors import CheckpointError, ConfigError, DataFileNotFoundError, SrrError, one_line
+from ..io import atomic_path, atomic_write_json, atomic_write_text, read_structured
 from ..version import __version__
 
 __all__ = ["save_pretrained", "from_pretrained", "read_config", "load_weights", "PretrainedMixin", "CONFIG_NAME",
-           "WEIGHTS_NAME", "MAX_CONFIG_BYTES"]
+           "WEIGHTS_NAME", "CARD_NAME", "MAX_CONFIG_BYTES", "resolve_pretrained", "is_hub_id", "push_to_hub"]
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
+CARD_NAME = "README.md"
 MAX_CONFIG_BYTES = 1 << 20
+_HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,95}/[A-Za-z0-9][A-Za-z0-9_.-]{0,95}(@[A-Za-z0-9_./-]{1,200})?$")
 
 
-def save_pretrained(model: nn.Module, directory: str | os.PathLike, extra: dict | None = None) -> Path:
-    """Write ``model`` (built by :func:`srr.create_model`) to ``directory``; ``extra`` is kept in ``config.json``."""
+def save_pretrained(model: nn.Module, directory: str | os.PathLike, extra: dict | None = None,
+                    metrics: dict | None = None) -> Path:
+    """Write ``model`` (built by :func:`srr.create_model`) to ``directory``; ``extra`` is kept in ``config.json``,
+    ``metrics`` (headline figures) go into the model card ``README.md``."""
+    from .card import model_card
+
     from safetensors.torch import save_file
 
     name, config = getattr(model, "name", None), getattr(model, "config", None)
@@ -49,7 +62,75 @@ def save_pretrained(model: nn.Module, directory: str | os.PathLike, extra: dict 
     record = {"model": name, "task": type(config).task, "args": config.to_dict(), "srr_version": __version__,
               **(extra or {})}
     atomic_write_json(directory / CONFIG_NAME, record)
+    atomic_write_text(directory / CARD_NAME, model_card(record, metrics))
     return directory
+
+
+def is_hub_id(text: str) -> bool:
+    """Whether ``text`` names a Hub repository (``org/name[@revision]``) rather than a path that exists here: a
+    path whose first component is a local folder (``runs/demo``) is a path, even when it is missing."""
+    text = str(text)
+    if not _HUB_ID.match(text) or Path(text).exists():
+        return False
+    return not Path(text.split("/", 1)[0]).is_dir()
+
+
+def _hub():
+    try:
+        import huggingface_hub
+    except ImportError:
+        raise ConfigError("reading or writing the Hugging Face Hub needs the package huggingface_hub: "
+                          "pip install 'srr[hub]'") from None
+    return huggingface_hub
+
+
+def resolve_pretrained(source: str | os.PathLike) -> Path:
+    """A local folder as it is; a Hub id (:func:`is_hub_id`) as the folder of its files in the Hub cache (fetched
+    when missing and the network is allowed; ``HF_HUB_OFFLINE=1`` reads the cache only)."""
+    if not is_hub_id(str(source)):
+        return Path(source)
+    hub = _hub()
+    repo, _, revision = str(source).partition("@")
+    try:
+        folder = hub.snapshot_download(repo, revision=revision or None, repo_type="model",
+                                       allow_patterns=[CONFIG_NAME, WEIGHTS_NAME, CARD_NAME])
+    except Exception as exc:  # the client raises many kinds (offline, not found, HTTP): one line either way
+        offline = " (HF_HUB_OFFLINE is set: only the local cache is read)" if os.environ.get("HF_HUB_OFFLINE") \
+            not in (None, "", "0") else ""
+        raise DataFileNotFoundError(f"{source} is neither a folder here nor a model found on the Hugging Face Hub"
+                                    f"{offline}: {one_line(exc, 1)}") from None
+    return Path(folder)
+
+
+def push_to_hub(model: nn.Module, repo_id: str, *, private: bool | None = None, token: str | None = None,
+                commit_message: str = "Upload srr model", extra: dict | None = None,
+                metrics: dict | None = None) -> str:
+    """Save ``model`` (with its card) to a temporary folder and upload it to the Hub repository ``repo_id``
+    (created if missing). Returns the repository's URL as the client reports it."""
+    import tempfile
+
+    if not _HUB_ID.match(str(repo_id)) or "@" in str(repo_id):
+        raise ConfigError(f"push_to_hub needs a repository id 'org/name', got {repo_id!r}")
+    hub = _hub()
+    api = hub.HfApi(token=token)
+    with tempfile.TemporaryDirectory(prefix="srr-push-") as tmp:
+        record = read_config_if_any(getattr(model, "saved_from", None))
+        save_pretrained(model, tmp, {**record, **(extra or {})}, metrics)
+        url = api.create_repo(repo_id, private=private, exist_ok=True, repo_type="model")
+        api.upload_folder(folder_path=tmp, repo_id=repo_id, repo_type="model", commit_message=commit_message)
+    return str(url)
+
+
+def read_config_if_any(directory) -> dict:
+    """What a saved folder's ``config.json`` records beyond the model itself (data, preprocessing, objective), so a
+    model loaded from a run and pushed keeps them; empty for a model that was not loaded."""
+    if directory is None:
+        return {}
+    try:
+        record = read_config(directory)
+    except SrrError:
+        return {}
+    return {k: v for k, v in record.items() if k not in ("model", "task", "args", "srr_version")}
 
 
 def read_config(directory: str | os.PathLike) -> dict:
@@ -127,7 +208,7 @@ def from_pretrained(directory: str | os.PathLike, map_location: str | torch.devi
     from ..device import pick_device
     from .registry import create_model
 
-    directory = Path(directory)
+    directory = resolve_pretrained(directory)
     config = read_config(directory)
     device = pick_device(map_location)  # a clear error for a device that does not exist here
     try:
@@ -138,14 +219,21 @@ def from_pretrained(directory: str | os.PathLike, map_location: str | torch.devi
     if not weights.is_file():
         raise DataFileNotFoundError(f"{directory} holds no {WEIGHTS_NAME}")
     load_weights(model, weights, device, config["model"])
+    model.saved_from = directory
     return model
 
 
 class PretrainedMixin:
     """``model.save_pretrained(dir)`` and ``Class.from_pretrained(dir)`` for a registered model class."""
 
-    def save_pretrained(self, directory: str | os.PathLike, extra: dict | None = None) -> Path:
-        return save_pretrained(self, directory, extra)
+    def save_pretrained(self, directory: str | os.PathLike, extra: dict | None = None,
+                        metrics: dict | None = None) -> Path:
+        return save_pretrained(self, directory, extra, metrics)
+
+    def push_to_hub(self, repo_id: str, **kw) -> str:
+        """Upload this model (config, weights, model card) to the Hub repository ``repo_id``; see
+        :func:`srr.models.hub.push_to_hub`."""
+        return push_to_hub(self, repo_id, **kw)
 
     @classmethod
     def from_pretrained(cls, directory: str | os.PathLike, map_location: str | torch.device = "cpu"):

@@ -5,7 +5,7 @@ line is the description ``srr models`` prints)::
 
     @register_model
     def crate_tiny() -> CRATE.Config:
-        \"\"\"CRATE-T (paper, ImageNet 224/16).\"\"\"
+        \"\"\"CRATE-Tiny (paper, ImageNet 224/16).\"\"\"
         return CRATE.Config(dim=384, depth=12, heads=6)
 
 :func:`get_config` applies overrides to it (every value checked, unknown names refused with the list of options);

@@ -19,7 +19,7 @@ compression-step variants of the sparse-rate-reduction study (see docs/operators
     "learned"    A W_outᵀ + b_out             CRATE, the authors' code (``to_out``, a free matrix)
     "subspace"   + s · A [U_1 … U_K]ᵀ          CRATE-C: Σ_k U_k (U_kᵀZ) softmax(·), output through U itself
     "negative"   − s · A [U_1 … U_K]ᵀ          CRATE-N: the sign flipped
-    "transpose"  s · A [U_1 … U_K]             CRATE-T: ``F.linear(A, qkv.weight)``; needs K·p = d
+    "transpose"  s · A [U_1 … U_K]             CRATE-Transpose: ``F.linear(A, qkv.weight)``; needs K·p = d
 
 The conceptual step αγ² (α the step of the gradient on R^c, γ = p/(N ε²)) is one fixed scalar ``step`` = s
 (default 1, so CRATE-C is CRATE with ``to_out`` replaced by U and no bias). It is a hyper-parameter, not learned:
@@ -55,7 +55,7 @@ class MSSA(nn.Module):
             raise ConfigError(f"MSSA output must be one of {', '.join(OUTPUTS)}; got {output!r}")
         if output == "transpose" and heads * dim_head != dim:
             raise ConfigError(
-                f"output='transpose' (CRATE-T) needs heads*dim_head == dim; got {heads}*{dim_head} != {dim}")
+                f"output='transpose' (CRATE-Transpose) needs heads*dim_head == dim; got {heads}*{dim_head} != {dim}")
         self.heads, self.dim_head, self.causal = heads, dim_head, causal
         self.output, self.step = output, float(step)
         self.scale = dim_head**-0.5
@@ -97,7 +97,7 @@ class MSSA(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         if self.output == "learned":
             return self.to_out(self.mix(x))
-        u = self.qkv.weight  # (K·p, d): A @ u = A [U_1 … U_K]ᵀ;  A @ u.T = A [U_1 … U_K] (CRATE-T)
+        u = self.qkv.weight  # (K·p, d): A @ u = A [U_1 … U_K]ᵀ;  A @ u.T = A [U_1 … U_K] (CRATE-Transpose)
         signed = u * (-self.step if self.output == "negative" else self.step)
         mixed = self.mix(x)
         return self.out_dropout(mixed @ signed.t() if self.output == "transpose" else mixed @ signed)

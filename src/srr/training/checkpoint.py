@@ -31,7 +31,7 @@ from typing import Callable
 import torch
 
 from ..errors import CheckpointError, one_line
-from ..io import _fsync_dir, atomic_write_text
+from ..io import _fsync_dir, atomic_write_text, make_shared_dir
 
 __all__ = ["save_checkpoint", "find_latest", "load_checkpoint", "list_checkpoints", "CHECKPOINT_DIR"]
 
@@ -86,7 +86,7 @@ def save_checkpoint(run_dir: str | Path, step: int, model_state: dict, train_sta
     payloads = {"model.safetensors": save_tensors(tensors), "state.pt": buffer.getvalue()}
     meta = {**meta, "step": step, "sizes": {k: len(v) for k, v in payloads.items()}}
     payloads["meta.json"] = (json.dumps(meta, indent=2) + "\n").encode()
-    tmp = Path(tempfile.mkdtemp(dir=root, prefix=f".tmp-{_name(step)}-"))
+    tmp = make_shared_dir(tempfile.mkdtemp(dir=root, prefix=f".tmp-{_name(step)}-"))
     _point("tmpdir")
     try:
         for fname, data in payloads.items():

@@ -2,7 +2,7 @@
 
 Recipes (:mod:`srr.training.recipes`) and the command line fill it. A recipe is a TOML file::
 
-    description = "CRATE-T on CIFAR-10 from scratch"
+    description = "CRATE-Tiny on CIFAR-10 from scratch"
     model = "crate_tiny"                 # registry name
     data = "cifar10:data/cifar-10-batches-py"
     objective = "classification"         # default: from the model (classification for images, lm for text)

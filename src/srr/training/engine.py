@@ -524,7 +524,8 @@ class Engine:
         if objective.round_name == "epoch":
             summary["epochs"] = len(self.lengths)
         if self.info.is_main and self.out is not None:
-            save_pretrained(model.cpu(), self.out, extra={**objective.saved_extras(), "objective": objective.name})
+            save_pretrained(model.cpu(), self.out, extra={**objective.saved_extras(), "objective": objective.name},
+                            metrics=objective.headline(last))
             model.to(self.device)
             atomic_write_json(self.out / "summary.json", summary)
             if self.history:
