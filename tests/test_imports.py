@@ -16,6 +16,7 @@ LAYERS = [
     {"analysis"},
     {"objectives"},
     {"training"},
+    {"principles"},
     {"cli", "__main__", "__init__"},
 ]
 

@@ -5,10 +5,11 @@ import argparse
 import sys
 
 from ..errors import SrrError
-from . import analyze, ansatz, attention, generate, models, redunet, report, synthetic, train
+from . import (analyze, ansatz, attention, denoise, generate, models, redunet, report, sparse_coding, synthetic,
+               train)
 
 # Each module provides NAME, HELP, add_arguments(parser) and run(args) -> int.
-COMMANDS = [train, analyze, attention, ansatz, synthetic, report, models, redunet, generate]
+COMMANDS = [train, analyze, attention, ansatz, synthetic, denoise, sparse_coding, report, models, redunet, generate]
 
 
 class Parser(argparse.ArgumentParser):
