@@ -159,7 +159,9 @@ def nearest_subspace(x: Tensor, mix: LowRankMixture) -> tuple[Tensor, Tensor]:
 
 def noise_levels(sigma_max: float, sigma_min: float, steps: int) -> Tensor:
     """The geometric grid σ_0 = σ_max > … > σ_steps = σ_min."""
-    return torch.logspace(math.log10(sigma_max), math.log10(sigma_min), steps + 1, dtype=torch.float64)
+    sigmas = torch.logspace(math.log10(sigma_max), math.log10(sigma_min), steps + 1, dtype=torch.float64)
+    sigmas[0], sigmas[-1] = sigma_max, sigma_min  # the ends exactly
+    return sigmas
 
 
 def reverse_sample(mix: LowRankMixture, n: int, sigma_max: float = 10.0, sigma_min: float = 0.01, steps: int = 200,
