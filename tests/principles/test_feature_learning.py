@@ -31,6 +31,7 @@ def test_tight_frame_statistics_are_exact_where_g_is_the_identity():
     head = rows["2.weight"]  # the gradient of logit c at the logits is e_c: G = (1/n) Σ_x Σ_c e_c e_cᵀ = I
     assert head["identity"]["frame_distance_normalised"] == pytest.approx(0.0, abs=1e-12)
     assert head["identity"]["eig_ratio"] == pytest.approx(1.0, abs=1e-12)
+    assert head["identity"]["distance"] == pytest.approx(0.0, abs=1e-12)
     assert head["ansatz"]["1.0"] == pytest.approx(1.0, abs=1e-12)  # AGOP = Wᵀ I W = WᵀW
     assert head["left"]["1.0"] is None  # constant gradients: no covariance
     hidden = rows["0.weight"]
@@ -39,10 +40,15 @@ def test_tight_frame_statistics_are_exact_where_g_is_the_identity():
 
 def test_statistics_of_g_proportional_to_w_wt_are_exact():
     torch.manual_seed(1)
-    rows = {r["name"]: r for r in layer_alignment(TwoMaps().double(), torch.randn(20, 6, dtype=torch.float64))}
+    net = TwoMaps().double()
+    rows = {r["name"]: r for r in layer_alignment(net, torch.randn(20, 6, dtype=torch.float64))}
     w = rows["w.weight"]
     assert w["wwt"]["frame_distance_normalised"] == pytest.approx(0.0, abs=1e-9)
     assert w["wwt"]["eig_ratio"] == pytest.approx(1.0, abs=1e-9)
+    assert w["wwt"]["distance"] == pytest.approx(0.0, abs=1e-12)
+    wwt = net.w.weight.detach() @ net.w.weight.detach().T  # the distance from I/k is that of W Wᵀ, by hand
+    by_hand = float(torch.linalg.matrix_norm(wwt / torch.trace(wwt) - torch.eye(4, dtype=torch.float64) / 4))
+    assert w["identity"]["distance"] == pytest.approx(by_hand, rel=1e-9)
     assert w["wwt"]["corr"] == pytest.approx(1.0, abs=1e-12) and w["wwt"]["outside_range"] == pytest.approx(0, abs=1e-12)
     assert w["ansatz"]["0.5"] == pytest.approx(1.0, abs=1e-9)  # AGOP = (WᵀW)², its square root is WᵀW
     assert w["identity"]["eig_ratio"] < 0.9  # and G is not ∝ I
@@ -101,3 +107,35 @@ def test_rfm_finds_the_one_coordinate_the_target_depends_on():
     mse = [row["test_mse"] for row in model.history]
     assert mse[-1] < 0.5 * mse[0]  # learning the metric helps
     torch.testing.assert_close(model.predict(x[:3]), laplace_kernel(x[:3], x, model.M, 5.0) @ model.alpha)
+
+
+def test_rfm_agrees_with_xrfm_when_it_is_installed():
+    """srr's few lines against the maintained package (not a dependency: ``pip install xrfm`` to run this check)."""
+    xrfm = pytest.importorskip("xrfm")
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(120, 5, generator=g, dtype=torch.float64)
+    y = (x[:, 0] * x[:, 1] > 0).long()
+    targets = torch.nn.functional.one_hot(y, 2).double()
+    theirs = xrfm.RFM(kernel="laplace", iters=2, bandwidth=4.0, device="cpu", verbose=False)
+    theirs.fit((x, targets), (x[:20], targets[:20]), reg=1e-3, early_stop_rfm=False, return_best_params=False, iters=2)
+    mine = rfm(x, y, iterations=2, bandwidth=4.0, reg=1e-3)
+    torch.testing.assert_close(mine.M, theirs.M.double(), atol=1e-6, rtol=1e-6)
+    torch.testing.assert_close(mine.predict(x[:10]), theirs.predict(x[:10]).double(), atol=1e-5, rtol=1e-5)
+
+
+def test_ansatz_of_the_weight_change():
+    torch.manual_seed(4)
+    init = nn.Sequential(nn.Linear(5, 4, bias=False), nn.ReLU(), nn.Linear(4, 2, bias=False)).double()
+    model = doubled_first_weight(init)
+    row = layer_alignment(model, torch.randn(16, 5, dtype=torch.float64), init=init)[0]
+    assert row["ansatz_minus_init"]["1.0"] == pytest.approx(row["ansatz"]["1.0"], abs=1e-12)  # W − W₀ = W here
+
+
+def doubled_first_weight(init):
+    """A copy of ``init`` whose first weight is the initial one doubled, so W − W₀ = W₀ and (W−W₀)ᵀ(W−W₀) ∝ WᵀW."""
+    import copy
+
+    model = copy.deepcopy(init)
+    with torch.no_grad():
+        model[0].weight.mul_(2.0)
+    return model

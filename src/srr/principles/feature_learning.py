@@ -15,11 +15,13 @@ The term of x_i = x (distance 0) is left out of the gradient (the kernel is not 
 G = (1/n) Σ g gᵀ and the centred covariance C of the same gradients:
 
 * ansatz: Pearson(WᵀW, AGOP^α), AGOP = Wᵀ G W, α = ½ and 1;
-* G ∝ I (the power-1 ansatz, for W of full row rank): the tight-frame statistics of G — ``‖G/tr G − I/k‖_F``
-  normalised by √(1 − 1/k), and λ_min/λ_max;
-* G ∝ W Wᵀ (the power-½ ansatz): the same statistics of G whitened by W Wᵀ on the range of W,
-  Σ⁻¹ Uᵀ G U Σ⁻¹ (W = U Σ Vᵀ, rank r), which is ∝ I_r iff G ∝ W Wᵀ there; ``outside_range`` is the fraction of
-  tr G outside the range of W (0 when W has full row rank); and Pearson(G, W Wᵀ);
+* G ∝ I (the power-1 ansatz, for W of full row rank): the tight-frame statistics of G — ``distance``
+  ``‖G/tr G − I/k‖_F``, the same normalised by its largest value √(1 − 1/k), and λ_min/λ_max;
+* G ∝ W Wᵀ (the power-½ ansatz): ``distance`` ``‖G/tr G − W Wᵀ/tr W Wᵀ‖_F`` (comparable with the distance from
+  I/k, both trace-normalised); the tight-frame statistics of G whitened by W Wᵀ on the range of W,
+  Σ⁻¹ Uᵀ G U Σ⁻¹ (W = U Σ Vᵀ, rank r), which is ∝ I_r iff G ∝ W Wᵀ there — a strict test, dominated by the
+  directions of the small singular values of W; ``outside_range``, the fraction of tr G outside the range of W
+  (0 when W has full row rank); and Pearson(G, W Wᵀ);
 * left singular vectors: Pearson(W Wᵀ, C^α), α = ½ and 1 — whether the left singular vectors of W are the
   principal directions of the (centred) pre-activation gradients, the counterpart of the ansatz, which is about the
   right singular vectors (None when the gradients do not vary: tr C ≤ 10⁻⁹ tr G).
@@ -151,23 +153,43 @@ def whitened_frame(G: Tensor, W: Tensor, rtol: float = 1e-8) -> dict:
             "outside_range": max(0.0, 1 - float(torch.trace(inside)) / trace), "rank": int(len(S))}
 
 
-def layer_alignment(model: nn.Module, x: Tensor, alphas=(0.5, 1.0), batch_size: int = 250) -> list[dict]:
+def _trace_distance(a: Tensor, b: Tensor) -> float | None:
+    """‖A/tr A − B/tr B‖_F (with B = I/k … this is the frame distance of A); None when a trace is not positive."""
+    ta, tb = float(torch.trace(a)), float(torch.trace(b))
+    return float(torch.linalg.matrix_norm(a / ta - b / tb)) if ta > 0 and tb > 0 else None
+
+
+def _initial_weight(init: nn.Module, name: str) -> Tensor:
+    """The weight of map ``name`` (``….weight``, ``….weight.T``, ``#2`` for a later use) in the model ``init``."""
+    base = name.split("#")[0]
+    w0 = dict(init.named_parameters())[base.removesuffix(".T")].detach().double()
+    return w0.t() if base.endswith(".T") else w0
+
+
+def layer_alignment(model: nn.Module, x: Tensor, alphas=(0.5, 1.0), batch_size: int = 250,
+                    init: nn.Module | None = None) -> list[dict]:
     """Per linear map of ``model`` on inputs ``x``: ``name``, ``kind``, ``shape``, ``ansatz`` {α: Pearson(WᵀW,
     AGOP^α)}, ``identity`` (the statistics of G ∝ I), ``wwt`` (of G ∝ W Wᵀ, with ``corr`` = Pearson(G, W Wᵀ)),
-    ``left`` {α: Pearson(W Wᵀ, C^α)}."""
+    ``left`` {α: Pearson(W Wᵀ, C^α)}; with ``init`` (the same architecture at initialisation) also
+    ``ansatz_minus_init`` {α: Pearson((W − W₀)ᵀ(W − W₀), AGOP^α)}."""
     alphas = tuple(check_number(a, "alpha", low=0.0, low_open=True, high=16.0) for a in alphas)
     rows = []
     for name, m in gradient_moments(model, x, batch_size).items():
         W, G, C = m["weight"].double(), m["G"], m["C"]
         nfm, wwt, agop = W.mT @ W, W @ W.mT, W.mT @ G @ W
+        powers = {a: matrix_power(agop, a) for a in alphas}
         frame = tight_frame_statistics(G, W)
         varies = float(torch.trace(C)) > 1e-9 * float(torch.trace(G))  # else C is round-off: no left statistic
         rows.append({
             "name": name, "kind": _kind(name, model), "shape": list(W.shape),
-            "ansatz": {str(a): pearson(nfm, matrix_power(agop, a)) for a in alphas},
-            "identity": {"frame_distance_normalised": frame["frame_distance_normalised"],
+            "ansatz": {str(a): pearson(nfm, powers[a]) for a in alphas},
+            "identity": {"distance": frame["frame_distance"],
+                         "frame_distance_normalised": frame["frame_distance_normalised"],
                          "eig_ratio": frame["eig_ratio"]},
-            "wwt": {**whitened_frame(G, W), "corr": frame["corr_G_WWt"]},
+            "wwt": {"distance": _trace_distance(G, wwt), **whitened_frame(G, W), "corr": frame["corr_G_WWt"]},
             "left": {str(a): pearson(wwt, matrix_power(C, a)) if varies else None for a in alphas},
         })
+        if init is not None:
+            delta = W - _initial_weight(init, name)
+            rows[-1]["ansatz_minus_init"] = {str(a): pearson(delta.mT @ delta, powers[a]) for a in alphas}
     return rows
