@@ -177,9 +177,10 @@ def plot(results: list[dict], path) -> None:
                   edgecolors="k" if r["family"] != "mlp" else "none")
         a1.scatter(t["distance_identity"], t["distance_wwt"], **kw)
         a2.scatter(t["ansatz_one"], t["ansatz_half"], **kw)
-    for a in (a1, a2):
-        lo, hi = 0.0, 1.0
-        a.plot([lo, hi], [lo, hi], "k--", lw=0.8)
+    top = 1.15 * max(max(r["trained"]["distance_identity"], r["trained"]["distance_wwt"]) for r in results)
+    for a, hi in ((a1, top), (a2, 1.0)):
+        a.plot([0, hi], [0, hi], "k--", lw=0.8)
+        a.set(xlim=(0, hi), ylim=(0, hi))
         a.grid(alpha=0.3)
     a1.set(xlabel=r"$\|G/\mathrm{tr}\,G - I/k\|_F$: distance from $G \propto I$",
            ylabel=r"$\|G/\mathrm{tr}\,G - WW^\top/\mathrm{tr}\,WW^\top\|_F$: distance from $G \propto WW^\top$",
@@ -233,11 +234,13 @@ def main(argv=None) -> int:
     closer = sum(r["trained"]["distance_wwt"] < r["trained"]["distance_identity"] for r in results)
     rf = report["rfm"]
     vs = [v["corr_M_agop"] for v in rf["vs_networks"].values() if v["corr_M_agop"] is not None]
+    half = statistics.fmean(r["trained"]["ansatz_half"] for r in results)
+    one = statistics.fmean(r["trained"]["ansatz_one"] for r in results)
+    hist = rf["history"]
     print(f"{len(results)} models: G∝WWᵀ closer than G∝I in {closer}; ‖Ĝ−I/k‖ MLP mse "
-          f"{g['loss=mse']['distance_identity']:.3f} / ce {g['loss=ce']['distance_identity']:.3f}; ansatz α=½ {statistics.fmean(r['trained']['ansatz_half'] for r in results):.3f}"
-          f" vs α=1 {statistics.fmean(r['trained']['ansatz_one'] for r in results):.3f}; RFM test acc "
-          f"{rf['history'][0]['test_accuracy']:.3f} -> {rf['history'][-1]['test_accuracy']:.3f}, corr(M, MLP AGOP) "
-          f"mean {statistics.fmean(vs) if vs else float('nan'):.3f}")
+          f"{g['loss=mse']['distance_identity']:.3f} / ce {g['loss=ce']['distance_identity']:.3f}; ansatz α=½ "
+          f"{half:.3f} vs α=1 {one:.3f}; RFM test acc {hist[0]['test_accuracy']:.3f} -> "
+          f"{hist[-1]['test_accuracy']:.3f}, corr(M, MLP AGOP) mean {statistics.fmean(vs) if vs else float('nan'):.3f}")
     return 0
 
 

@@ -49,7 +49,8 @@ def test_statistics_of_g_proportional_to_w_wt_are_exact():
     wwt = net.w.weight.detach() @ net.w.weight.detach().T  # the distance from I/k is that of W Wᵀ, by hand
     by_hand = float(torch.linalg.matrix_norm(wwt / torch.trace(wwt) - torch.eye(4, dtype=torch.float64) / 4))
     assert w["identity"]["distance"] == pytest.approx(by_hand, rel=1e-9)
-    assert w["wwt"]["corr"] == pytest.approx(1.0, abs=1e-12) and w["wwt"]["outside_range"] == pytest.approx(0, abs=1e-12)
+    assert w["wwt"]["corr"] == pytest.approx(1.0, abs=1e-12)
+    assert w["wwt"]["outside_range"] == pytest.approx(0, abs=1e-12)
     assert w["ansatz"]["0.5"] == pytest.approx(1.0, abs=1e-9)  # AGOP = (WᵀW)², its square root is WᵀW
     assert w["identity"]["eig_ratio"] < 0.9  # and G is not ∝ I
 

@@ -57,7 +57,8 @@ def test_nearest_subspace_of_points_on_and_off_the_subspaces():
 
 def test_reverse_sampler_lands_on_the_subspaces_in_equal_shares():
     mix = low_rank_mixture(4, 12, 2, seed=3)
-    res = reverse_sample(mix, 1200, sigma_max=8.0, sigma_min=0.01, steps=120, generator=torch.Generator().manual_seed(5))
+    res = reverse_sample(mix, 1200, sigma_max=8.0, sigma_min=0.01, steps=120,
+                         generator=torch.Generator().manual_seed(5))
     dist, idx = nearest_subspace(res["samples"], mix)
     shares = torch.bincount(idx, minlength=4).double() / 1200
     assert float((shares - 0.25).abs().max()) < 0.05  # four standard deviations of a share at n = 1200

@@ -1,4 +1,5 @@
-"""Data: the ``--data`` sources (embedded digits, IDX, CIFAR, image folders, npz, synthetic mixtures, sparse codes, text).
+"""Data: the ``--data`` sources (embedded digits, IDX, CIFAR, image folders, npz, synthetic mixtures, sparse codes,
+text).
 
 Every image source returns an :class:`ImageData`; text sources return :class:`TextData`; ``sparse:`` returns
 :class:`SparseCodes` (signals with their sparse codes).

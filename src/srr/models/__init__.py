@@ -19,7 +19,8 @@ from .tost import ToST, ToSTGPT
 from .vit import GPT, ViT
 
 __all__ = ["CRATE", "ViT", "CRATEAlpha", "ToST", "AoT", "CausalTransformer", "ImageTransformer",
-           "TransformerModel", "Block", "SequentialBlock", "HookPoint", "GPT", "CRATEGPT", "AoTGPT", "ToSTGPT", "ReLUMLP", "LISTA", "ModelConfig",
+           "TransformerModel", "Block", "SequentialBlock", "HookPoint", "GPT", "CRATEGPT", "AoTGPT", "ToSTGPT",
+           "ReLUMLP", "LISTA", "ModelConfig",
            "BlockConfig", "ImageConfig", "TextConfig", "create_model", "get_config", "list_models", "register_model",
            "get_entry", "count_parameters", "parameter_count", "save_pretrained", "from_pretrained", "read_config",
            "load_weights", "sample_next"]

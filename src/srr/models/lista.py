@@ -43,7 +43,7 @@ def soft_threshold(v: Tensor, theta) -> Tensor:
 
 
 def ista_matrices(D: Tensor, lambd: float) -> tuple[Tensor, Tensor, float]:
-    """``(W_e = Dᵀ/L, S = I − DᵀD/L, θ = λ/L)`` of ISTA on D with step 1/L, L = ‖D‖₂² (the largest eigenvalue of DᵀD)."""
+    """``(W_e = Dᵀ/L, S = I − DᵀD/L, θ = λ/L)`` of ISTA on D with step 1/L, L = ‖D‖₂² (largest eigenvalue of DᵀD)."""
     D = D.double()
     L = float(torch.linalg.matrix_norm(D, ord=2)) ** 2
     eye = torch.eye(D.shape[1], dtype=D.dtype)

@@ -42,7 +42,7 @@ class MLPConfig(ModelConfig):
 
 
 class ReLUMLP(PretrainedMixin, nn.Module):
-    """Bias-free ReLU (or GELU) MLP classifier; ``layers`` holds the depth + 1 ``nn.Linear`` maps (the last is the read-out)."""
+    """Bias-free ReLU (or GELU) MLP; ``layers`` holds the depth + 1 ``nn.Linear`` maps (the last is the read-out)."""
 
     def __init__(self, config: MLPConfig):
         super().__init__()

@@ -36,8 +36,8 @@ from ..settings import Settings, option
 from .mixture import (LowRankMixture, low_rank_mixture, nearest_subspace, noise_levels, oracle_mean, posterior_mean,
                       reverse_sample)
 
-__all__ = ["DenoiseSettings", "network_denoisers", "best_combination", "mse_curves", "sampler_summary", "denoise_report",
-           "METHODS"]
+__all__ = ["DenoiseSettings", "network_denoisers", "best_combination", "mse_curves", "sampler_summary",
+           "denoise_report", "METHODS"]
 
 METHODS = ("posterior", "oracle", "mssa", "attention_only", "noisy")
 
@@ -154,7 +154,8 @@ def _plot_mse(rows: list[dict], path, title: str) -> None:
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 4.2))
     s = [r["sigma"] for r in rows]
     labels = {"posterior": "posterior mean E[x|y]", "oracle": "oracle (knows k)",
-              "mssa": r"MSSA step, $\beta=p^{-1/2}$ (best $a, b$)", "attention_only": r"AoT step, $\beta=1$ (best $a, b$)",
+              "mssa": r"MSSA step, $\beta=p^{-1/2}$ (best $a, b$)",
+              "attention_only": r"AoT step, $\beta=1$ (best $a, b$)",
               "noisy": "noisy input y"}
     for name in METHODS:
         a1.plot(s, [r["methods"][name]["mse"] for r in rows], marker="o", ms=3, label=labels[name])

@@ -171,7 +171,8 @@ def _plot_curves(curves: dict, lista: list[dict], path, title: str) -> None:
     a1.plot([r["depth"] for r in lista], [r["nmse_db_init"] for r in lista], "x", color="tab:red",
             label="LISTA at initialisation (= ISTA)")
     a1.set(xscale="log", xlabel="iterations (ISTA, FISTA) or layers (LISTA)",
-           ylabel=r"NMSE of the codes (dB)  $10\log_{10}\|\hat z - z\|^2/\|z\|^2$", title="error against the true codes")
+           ylabel=r"NMSE of the codes (dB)  $10\log_{10}\|\hat z - z\|^2/\|z\|^2$",
+           title="error against the true codes")
     a2.set(xscale="log", yscale="log", xlabel="iterations", ylabel=r"$(F(z_t) - F^*)/F^*$",
            title="LASSO objective gap")
     for a in (a1, a2):
