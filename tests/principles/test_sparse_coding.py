@@ -36,3 +36,15 @@ def test_sparse_coding_command(tmp_path, capsys):
         assert row["nmse_db_init"] == pytest.approx(row["ista_nmse_db_same_depth"], abs=1e-3)
     assert report["crate_block"]["max_abs_difference"] < 1e-5
     assert "CRATE's ISTA block" in capsys.readouterr().out
+
+
+def test_sizes_beyond_the_memory_are_refused_before_anything_is_drawn(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("SRR_MEMORY_LIMIT", str(64 << 20))
+    assert main(["sparse-coding", "--out", str(tmp_path / "a"), "--n", "1000000", "--atoms", "4096"]) == 2
+    assert main(["sparse-coding", "--out", str(tmp_path / "b"), "--crate-dim", "4096", "--crate-tokens", "100000",
+                 "--n", "100", "--iterations", "1", "--depths", "1", "--epochs", "1"]) == 2
+    assert main(["denoise", "--out", str(tmp_path / "c"), "--samples", "4000000", "--d", "4096", "--rank", "2"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 3 and all("needs about" in line and "available memory" in line for line in err), err
+    assert "LISTA and the codes of 1000000 signals" in err[0] and "CRATE block study" in err[1]
+    assert not any((tmp_path / name).exists() for name in "abc")

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ..checks import check_int
+from ..checks import check_int, check_memory
 from ..errors import ConfigError
 from ..settings import Settings, option
 from .lasso import fista, ista, lasso_objective, lipschitz, nonnegative_ista
@@ -131,12 +131,17 @@ def train_lista(data, depth: int, s: SparseCodingSettings) -> dict:
             "seconds": summary["seconds"], "steps": summary["steps"]}
 
 
+def _check_crate_memory(dim: int, tokens: int) -> None:
+    check_memory(8 * (8 * tokens * dim + 3 * dim * dim), f"the CRATE block study on {tokens} tokens of width {dim}")
+
+
 @torch.no_grad()
 def crate_block_study(dim: int, tokens: int, seed: int, steps: int = 50) -> dict:
     """CRATE's ISTA block against non-negative ISTA (item 4 of the module docstring)."""
     from ..operators import ISTA
     from .lasso import crate_block_as_step
 
+    _check_crate_memory(dim, tokens)
     torch.manual_seed(seed)
     block = ISTA(dim)
     g = torch.Generator().manual_seed(seed)
@@ -216,10 +221,14 @@ def sparse_coding_report(out, settings: SparseCodingSettings | None = None) -> d
     s = settings or SparseCodingSettings()
     if not isinstance(s, SparseCodingSettings):
         raise ConfigError(f"settings must be a SparseCodingSettings, got {type(s).__name__}")
+    depths = s.depth_list()
+    check_memory(8 * 8 * s.n * s.atoms + 4 * max(depths) * s.atoms * (s.d + s.atoms) * (1 if s.tied else max(depths)),
+                 f"LISTA and the codes of {s.n} signals over {s.atoms} atoms")
+    _check_crate_memory(s.crate_dim, s.crate_tokens)
     out = check_output_folder(out)
     data = sparse_codes(s.n, s.d, s.atoms, s.k, s.noise, s.seed)
     curves = coding_curves(data.test_set.x, data.test_set.z, data.dictionary, s.lambd, s.iterations)
-    lista = [train_lista(data, depth, s) for depth in s.depth_list()]
+    lista = [train_lista(data, depth, s) for depth in depths]
     for row in lista:
         ista_at_t = curves["ista"]["nmse_db"][row["depth"] - 1] if row["depth"] <= s.iterations else None
         row["ista_nmse_db_same_depth"] = ista_at_t
