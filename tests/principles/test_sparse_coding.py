@@ -24,6 +24,7 @@ def test_settings_are_checked():
             SparseCodingSettings(**bad)
 
 
+@pytest.mark.slow
 def test_sparse_coding_command(tmp_path, capsys):
     out = tmp_path / "sc"
     assert main(["sparse-coding", "--out", str(out), "--n", "600", "--d", "8", "--atoms", "16", "--k", "2",
