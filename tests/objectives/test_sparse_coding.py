@@ -69,3 +69,14 @@ def test_srr_train_picks_the_objective_from_the_model_or_the_data(tmp_path, caps
     assert (model.dim, model.atoms, model.depth, model.config.dictionary_seed) == (8, 12, 2, 0)
     assert main(["train", "--objective", "sparse_coding", "--data", "digits", "--out", str(tmp_path / "r2")]) == 2
     assert "gives labelled images, not signals with their sparse codes" in capsys.readouterr().err
+
+
+def test_a_stopped_lista_run_resumes_to_the_uninterrupted_weights(tmp_path):
+    argv = ["train", "--model", "lista_nano", "--data", "sparse:n=500,d=8,atoms=12,k=2", "--set", "depth=3",
+            "--epochs", "3", "--batch-size", "64", "--no-progress", "--no-tensorboard"]
+    assert main([*argv, "--out", str(tmp_path / "ref")]) == 0
+    assert main([*argv, "--out", str(tmp_path / "run"), "--max-steps", "8"]) == 0  # stops mid-epoch 2, checkpointed
+    assert main(["train", "--resume", str(tmp_path / "run"), "--max-steps", "0", "--no-progress"]) == 0
+    ref, resumed = srr.from_pretrained(tmp_path / "ref"), srr.from_pretrained(tmp_path / "run")
+    for (name, a), b in zip(ref.state_dict().items(), resumed.state_dict().values()):
+        assert torch.equal(a, b), name
