@@ -16,6 +16,7 @@ LAYERS = [
     {"analysis"},
     {"objectives"},
     {"training"},
+    {"principles"},
     {"claims"},
     {"cli", "__main__", "__init__"},
 ]

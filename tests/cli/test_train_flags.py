@@ -12,7 +12,8 @@ from srr.objectives import get_objective, list_objectives
 from srr.settings import field_info
 from srr.training import TrainConfig
 
-BASE = {"classification": [], "mse": [], "mcr2": [], "lm": ["--data", "text:corpus.txt"]}  # no file is opened
+BASE = {"classification": [], "mse": [], "mcr2": [], "lm": ["--data", "text:corpus.txt"],
+        "sparse_coding": []}  # no file is opened
 
 
 def plan(argv: list[str]):

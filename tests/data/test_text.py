@@ -130,7 +130,7 @@ def test_parameter_groups_do_not_decay_tost_statistics():
     (["train", "--model", "crate_nano", "--objective", "lm", "--data", "text:x"], "crate_nano is an image model"),
     (["train", "--model", "gpt_nano", "--objective", "classification"], "gpt_nano is a language model"),
     (["train", "--model", "gpt_nano", "--data", "text:x", "--epochs", "3"],
-     "--epochs does not apply to --objective lm (it belongs to classification, mcr2, mse)"),
+     "--epochs does not apply to --objective lm (it belongs to classification, mcr2, mse, sparse_coding)"),
     (["train", "--model", "gpt_nano", "--data", "text:/no/such.txt"], "text file not found: /no/such.txt"),
     (["train", "--model", "gpt_nano", "--data", "text:x", "--steps", "0"], "--steps must lie in [1, "),
     (["train", "--steps", "5"], "--steps does not apply to --objective classification (it belongs to lm)"),

@@ -104,10 +104,13 @@ def test_language_model_killed_then_resumed_ends_with_the_uninterrupted_weights(
 # --- data parallelism for every objective ----------------------------------------------------------------------------
 
 @pytest.mark.slow
-@pytest.mark.parametrize("objective", ["lm", "mcr2"])
+@pytest.mark.parametrize("objective", ["lm", "mcr2", "sparse_coding"])
 def test_two_processes_equal_one_process(objective, tmp_path, capsys):
     if objective == "lm":
         argv = [*tiny_lm(text_file(tmp_path)), "--steps", "6", "--eval-every", "3", "--log-every", "1"]
+    elif objective == "sparse_coding":
+        argv = ["--model", "lista_nano", "--data", "sparse:n=640,d=8,atoms=12,k=2", "--set", "depth=3", "--epochs", "2",
+                "--batch-size", "64", "--log-every", "1", "--no-progress", "--no-tensorboard"]
     else:
         argv = ["--objective", "mcr2", *TINY, "--epochs", "2", "--batch-size", "64", "--log-every", "1"]
     proc = srr_process("train", *argv, "--out", str(tmp_path / "two"), "--device", "cpu", torchrun=2)

@@ -76,8 +76,11 @@ class LinearMaps(TorchFunctionMode):
 
 
 def gradient_moments(model: nn.Module, x: Tensor, batch_size: int = 250, progress: bool = False) -> dict:
-    """Per linear map: ``{"weight": W (k, d_in), "G": (1/n) Σ g gᵀ (k × k, float64), "samples": n}``.
+    """Per linear map: ``{"weight": W (k, d_in), "G": (1/n) Σ g gᵀ (k × k, float64), "C": the centred
+    covariance, "samples": n}``.
 
+    ``C = (1/n) Σ_x Σ_c Σ_t (g_c − ḡ_c)(g_c − ḡ_c)ᵀ`` with ḡ_c the mean gradient of output c over all samples and
+    tokens (``C = G − (1/(n·r)) Σ_c s_c s_cᵀ``, s_c the sum of the r = n·tokens gradients of output c).
     ``x`` is a batch of model inputs; the model runs in eval mode; outputs are the logits (B, c).
     """
     if len(x) == 0:
@@ -102,11 +105,17 @@ def gradient_moments(model: nn.Module, x: Tensor, batch_size: int = 250, progres
             for call, g in zip(calls, grads):
                 if g is None:
                     continue
+                per_output = g.reshape(g.shape[0], -1, g.shape[-1])  # (c, B·tokens, k)
                 g = g.reshape(-1, g.shape[-1])
-                entry = moments.setdefault(call.name, {"weight": call.weight.detach().cpu(), "G": 0.0})
+                entry = moments.setdefault(call.name, {"weight": call.weight.detach().cpu(), "G": 0.0, "S": 0.0,
+                                                       "rows": 0})
                 entry["G"] = entry["G"] + (g.mT @ g).double().cpu()
+                entry["S"] = entry["S"] + per_output.sum(1).double().cpu()
+                entry["rows"] += per_output.shape[1]
             bar.update(len(xb))
     for entry in moments.values():
+        s, rows = entry.pop("S"), entry.pop("rows")
+        entry["C"] = (entry["G"] - s.mT @ s / rows) / len(x)
         entry["G"] = entry["G"] / len(x)
         entry["samples"] = len(x)
     return moments

@@ -6,7 +6,8 @@ from pathlib import Path
 
 from ..analysis.runs import parse_overrides
 
-__all__ = ["parse_overrides", "add_set_argument", "add_source_arguments", "open_for_analysis"]
+__all__ = ["parse_overrides", "add_set_argument", "add_source_arguments", "open_for_analysis",
+           "add_settings_arguments", "settings_from_args"]
 
 
 def add_set_argument(parser) -> None:
@@ -45,3 +46,34 @@ def open_for_analysis(args, subdir: str, stack: ExitStack, sources: list[str] | 
     check_output_folder(out, [s.path for s in opened if s.path is not None and s.path.resolve() != out.resolve()
                               and not out.resolve().is_relative_to(s.path.resolve())])
     return opened, source_data(first, args.data), out
+
+
+def add_settings_arguments(parser, cls) -> None:
+    """One flag per field of the settings dataclass ``cls`` (``sigma_min`` → ``--sigma-min``; a bool gets
+    ``--flag``/``--no-flag``), with its help text and default; a flag not given stays None."""
+    import argparse
+    from dataclasses import fields
+
+    from ..settings import field_info
+
+    for f in fields(cls):
+        info = field_info(cls, f.name)
+        flag = "--" + f.name.replace("_", "-")
+        text = f"{info['help']} (default {info['default']})".replace("%", "%%")
+        if info["kind"] == "bool":
+            parser.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=None, help=text)
+        else:
+            kind = {"int": int, "float": float}.get(info["kind"], str)
+            metavar = ("{" + ",".join(info["choices"]) + "}") if info["choices"] else f.name.upper()
+            parser.add_argument(flag, dest=f.name, type=kind, default=None, metavar=metavar, help=text)
+
+
+def settings_from_args(args, cls):
+    """The settings ``cls`` with the flags given on the command line, each checked and named by its flag."""
+    from dataclasses import fields
+
+    from ..settings import check_value
+
+    given = {f.name: check_value(cls, f.name, getattr(args, f.name), label="--" + f.name.replace("_", "-"))
+             for f in fields(cls) if getattr(args, f.name, None) is not None}
+    return cls(**given)  # the relations between fields (rank <= d, …) are checked here

@@ -15,7 +15,8 @@ from .spec import DataSpec, Option, parse_arguments
 
 __all__ = ["register_source", "parse_spec", "load_data", "list_sources", "Source", "TASKS"]
 
-TASKS = {"image": "labelled images", "lm": "text for language models (--objective lm)"}
+TASKS = {"image": "labelled images", "lm": "text for language models (--objective lm)",
+         "sparse": "signals with their sparse codes (--objective sparse_coding)"}
 
 
 @dataclass(frozen=True)
@@ -25,7 +26,7 @@ class Source:
     description: str
     path: bool = False
     options: Mapping[str, Option] = field(default_factory=dict)
-    task: str = "image"  # "image" (ImageData) or "lm" (srr.data.text.TextData)
+    task: str = "image"  # "image" (ImageData), "lm" (srr.data.text.TextData) or "sparse" (srr.data.sparse.SparseCodes)
 
 
 _SOURCES: dict[str, Source] = {}
@@ -37,7 +38,8 @@ def register_source(name: str, description: str, *, path: bool = False,
 
     ``path``: the source reads a user's path (``NAME:PATH``, required). ``options``: ``{key: Option(...)}`` or
     ``{key: type}`` (``int``, ``float``, ``bool``, ``str``). ``task="image"`` loaders return
-    :class:`~srr.data.image_data.ImageData`; ``task="lm"`` loaders return text (``TextData``).
+    :class:`~srr.data.image_data.ImageData`; ``task="lm"`` loaders return text (``TextData``); ``task="sparse"``
+    loaders return signals with their codes (:class:`~srr.data.sparse.SparseCodes`).
     """
     if task not in TASKS:
         raise ValueError(f"task must be one of {', '.join(TASKS)}, got {task!r}")
@@ -85,7 +87,8 @@ def load_data(spec: str, task: str = "image"):
     """Load a data set from a spec: ``digits``, ``idx:DIR``, ``folder:DIR,size=64``, ``synthetic:k=4,...``.
 
     ``task`` names the kind of data the caller expects: ``"image"`` (:class:`~srr.data.image_data.ImageData`, the
-    default) or ``"lm"`` (text, e.g. ``text:PATH``); a source of the other kind raises :class:`DataError`.
+    default), ``"lm"`` (text, e.g. ``text:PATH``) or ``"sparse"`` (``sparse:…``); a source of another kind raises
+    :class:`DataError`.
     """
     source, rest = _source(spec)
     if source.task != task:

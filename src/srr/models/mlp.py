@@ -2,6 +2,8 @@
 
     h_0 = vec(x),  h_i = ReLU(W_i h_{i−1})  (i = 1 … depth),  f(x) = W_{depth+1} h_depth
 
+``activation="gelu"`` replaces the ReLU by the (exact, erf) GELU; it adds no parameter.
+
 ``depth`` counts the hidden layers (so there are depth + 1 weight matrices), ``width`` their size; no biases by
 default, as in the reference setup (width 1024, depth 3). ``init_scale`` multiplies PyTorch's default initialisation
 (U(−1/√fan_in, 1/√fan_in)); the ansatz is known to hold best with a small initialisation. It has no tokens and no
@@ -34,12 +36,13 @@ class MLPConfig(ModelConfig):
     depth: int = option(3, "number of hidden layers", low=0, high=MAX_DEPTH)
     bias: bool = option(False, "biases in the linear maps")
     init_scale: float = option(1.0, "factor on PyTorch's default initialisation", low=0.0, high=1e6, low_open=True)
+    activation: str = option("relu", "nonlinearity of the hidden layers", choices=("relu", "gelu"))
 
     task: ClassVar[str] = "image"
 
 
 class ReLUMLP(PretrainedMixin, nn.Module):
-    """Bias-free ReLU MLP classifier; ``layers`` holds the depth + 1 ``nn.Linear`` maps (the last is the read-out)."""
+    """Bias-free ReLU (or GELU) MLP; ``layers`` holds the depth + 1 ``nn.Linear`` maps (the last is the read-out)."""
 
     def __init__(self, config: MLPConfig):
         super().__init__()
@@ -54,7 +57,7 @@ class ReLUMLP(PretrainedMixin, nn.Module):
                 layer.weight.data.mul_(config.init_scale)
                 if layer.bias is not None:
                     layer.bias.data.mul_(config.init_scale)
-        self.act = nn.ReLU()
+        self.act = nn.GELU() if config.activation == "gelu" else nn.ReLU()
 
     @classmethod
     def from_config(cls, config: MLPConfig) -> "ReLUMLP":

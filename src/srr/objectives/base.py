@@ -79,12 +79,13 @@ class Objective:
     """Base class of the objectives (see the module docstring)."""
 
     name: ClassVar[str]
-    task: ClassVar[str]  # the kind of data and model: "image" or "lm"
+    task: ClassVar[str]  # the kind of data and model: "image", "lm" or "sparse"
     Config: ClassVar[type[ObjectiveConfig]]
     defaults: ClassVar[dict] = {}  # overrides of the engine's defaults
     decomposable: ClassVar[bool] = True  # the loss is a mean over items
     default_model: ClassVar[str | None] = None  # the model of ``srr train --objective NAME`` without --model
     default_recipe: ClassVar[str | None] = None  # the recipe used when none is named (the CPU demo)
+    default_data: ClassVar[str | None] = "digits"  # the data of ``srr train --objective NAME`` without --data
     round_name: ClassVar[str] = "epoch"  # what a round is called in logs ("epoch"; None for text: rounds by steps)
     unit: ClassVar[str] = "images"  # what the throughput counts
 

@@ -94,6 +94,7 @@ class LanguageModelling(Objective):
 
     name = "lm"
     default_model = "crate_gpt_nano"
+    default_data = None  # a text must be named
     task = "lm"
     Config = LanguageConfig
     defaults = {"batch_size": 32, "weight_decay": 0.1, "beta2": 0.95, "grad_clip": 1.0, "min_lr_ratio": 0.1}

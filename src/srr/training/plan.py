@@ -51,8 +51,18 @@ def default_out(model: str, data: str) -> str:
     return f"runs/{model}-{re.sub(r'[^A-Za-z0-9_.-]+', '_', data)}"
 
 
+def _task_objective(task: str) -> str:
+    """The objective a task trains for without --objective: classification for images, else the task's own."""
+    from ..objectives import list_objectives
+
+    if task == "image":
+        return "classification"
+    return "lm" if task == "lm" else (list_objectives(task) or ["classification"])[0]
+
+
 def _objective_for(objective: str | None, recipe, model: str | None, data: str | None) -> str:
     from ..data import list_sources
+    from ..data.sources import TASKS
     from ..models import get_entry
 
     if objective:
@@ -62,9 +72,10 @@ def _objective_for(objective: str | None, recipe, model: str | None, data: str |
         return recipe.objective
     name = model or (recipe.model if recipe is not None else None)
     if name:
-        return "lm" if get_entry(name).task == "lm" else "classification"
+        return _task_objective(get_entry(name).task)
     spec = data or (recipe.data if recipe is not None else None) or ""
-    return "lm" if spec.partition(":")[0] in list_sources("lm") else "classification"
+    task = next((t for t in TASKS if spec.partition(":")[0] in list_sources(t)), "image")
+    return _task_objective(task)
 
 
 def plan_training(*, recipe: str | None = None, model: str | None = None, data: str | None = None,
@@ -90,7 +101,8 @@ def plan_training(*, recipe: str | None = None, model: str | None = None, data: 
         raise ConfigError(f"--objective {name} needs --model")
     entry = get_entry(model)
     if entry.task != objective_cls.task:
-        kind = {"lm": "a language model", "image": "an image model"}.get(entry.task, f"a {entry.task} model")
+        kind = {"lm": "a language model", "image": "an image model", "sparse": "a sparse-coding model"}.get(
+            entry.task, f"a {entry.task} model")
         raise ConfigError(f"{model} is {kind}, not one for --objective {name}; `srr models` lists them")
     options = names(entry.config_class)
     for key, source in [(k, f"recipe {used.name}") for k in recipe_args] + [(k, "--set") for k in model_args]:
@@ -102,7 +114,7 @@ def plan_training(*, recipe: str | None = None, model: str | None = None, data: 
             raise ConfigError(f"--objective {name} needs --data text:PATH (a plain text file)")
         if explicit is not None:
             raise ConfigError(f"recipe {explicit.name} names no data: pass --data")
-        data = "digits"
+        data = objective_cls.default_data or "digits"
     layers = [(f"recipe {used.name}", dict(used.train))] if used is not None else []
     layers.append(("flag", settings))
     train, config, sources = resolve_settings(objective_cls, layers)
