@@ -92,7 +92,7 @@ def test_config_json_is_the_configuration_dataclass(tmp_path):
 
 def test_registry_entries_are_plain_functions_found_by_their_name():
     names = srr.models.list_models()
-    assert len(names) == 64
+    assert len(names) == 66  # 61 families × sizes + redunet + 2 official ToST + 2 LISTA
     for name in names:
         fn = get_entry(name).fn
         assert fn.__name__ == name and f"def {name}():" in inspect.getsource(inspect.getmodule(fn))
