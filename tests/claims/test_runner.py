@@ -120,3 +120,12 @@ def test_the_readme_table_is_the_generated_file_and_names_every_claim():
                                                                                  f"{README_END}\nb"
     with pytest.raises(ConfigError, match="markers"):
         splice_readme("no markers", "x")
+
+
+def test_overwrite_starts_again_and_drops_the_cached_measurements(fake, tmp_path):
+    made = []
+    fake("t-once", lambda ctx: Measured([bool(ctx.step("k", lambda: made.append(1) or {"v": 1})["v"])], "ok"))
+    for _ in range(2):
+        reproduce(["t-once"], scale="tiny", out=tmp_path / "o", overwrite=True, jobs=1, progress=False,
+                  echo=lambda s: None)
+    assert made == [1, 1]  # the second run measured again: --overwrite removed work/
