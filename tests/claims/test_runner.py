@@ -129,3 +129,75 @@ def test_overwrite_starts_again_and_drops_the_cached_measurements(fake, tmp_path
         reproduce(["t-once"], scale="tiny", out=tmp_path / "o", overwrite=True, jobs=1, progress=False,
                   echo=lambda s: None)
     assert made == [1, 1]  # the second run measured again: --overwrite removed work/
+
+
+def test_an_unexpected_error_is_a_failed_row_and_the_others_still_run(fake, tmp_path):
+    fake("t-bug", lambda ctx: [][1])  # an IndexError, not an SrrError
+    fake("t-fine", lambda ctx: Measured([True], "fine"))
+    results = reproduce(["t-bug", "t-fine"], scale="tiny", out=tmp_path / "o", jobs=1, progress=False,
+                        echo=lambda s: None)
+    bug = results["claims"]["t-bug"]
+    assert bug["verdict"] == "failed" and bug["figure"].startswith("failed: IndexError: list index out of range")
+    assert results["claims"]["t-fine"]["verdict"] == "reproduced"
+    assert json.loads((tmp_path / "o" / "run.json").read_text())["status"] == "1 failed"
+
+
+def test_an_interrupted_training_stops_the_reproduction_and_says_so(fake, tmp_path):
+    from srr.training.engine import RunInterrupted
+
+    def interrupted(ctx):
+        raise RunInterrupted("stopped by SIGINT")
+
+    fake("t-stop", interrupted)
+    fake("t-after", lambda ctx: Measured([True], "never run"))
+    with pytest.raises(RunInterrupted):
+        reproduce(["t-stop", "t-after"], scale="tiny", out=tmp_path / "o", jobs=1, progress=False,
+                  echo=lambda s: None)
+    assert json.loads((tmp_path / "o" / "run.json").read_text())["status"] == "interrupted"
+    assert not (tmp_path / "o" / "results.json").exists() or \
+        "t-after" not in json.loads((tmp_path / "o" / "results.json").read_text())["claims"]
+
+
+def test_resume_refuses_another_scale_and_data_no_claim_reads(fake, tmp_path):
+    fake("t-a", lambda ctx: Measured([True], "a"))
+    reproduce(["t-a"], scale="tiny", out=tmp_path / "o", jobs=1, progress=False, echo=lambda s: None)
+    with pytest.raises(RunFolderError, match="at --scale tiny, not cpu"):
+        reproduce(["t-a"], scale="cpu", out=tmp_path / "o", resume=True, jobs=1, progress=False)
+    with pytest.raises(ConfigError, match="no claim named here reads cifar10 data at --scale cpu"):
+        reproduce(["aot-snr"], scale="cpu", data=[f"cifar10:{tmp_path}"], out=tmp_path / "p", progress=False)
+    with pytest.raises(ConfigError, match="does not exist"):
+        reproduce(["layer-compression"], scale="cpu", data=[f"idx:{tmp_path / 'nowhere'}"], out=tmp_path / "q",
+                  progress=False)
+
+
+def test_the_command_of_a_row_names_the_data_of_its_own_scale():
+    from srr.claims import claim_command
+
+    assert claim_command("variant-order", "paper", None, {}) == "srr reproduce variant-order --scale paper --data " \
+                                                                 "cifar10:DIR"
+    assert claim_command("layer-compression", "paper", None, {"idx": "idx:/m"}) == \
+        "srr reproduce layer-compression --scale paper --data folder:DIR"
+    assert claim_command("layer-compression", "cpu", 5, {"idx": "idx:/m"}) == \
+        "srr reproduce layer-compression --scale cpu --seeds 5 --data idx:/m"
+    assert claim_command("aot-snr", "cpu", None, {"idx": "idx:/m"}) == "srr reproduce aot-snr --scale cpu"
+
+
+def test_cached_measurements_are_keyed_by_the_data_used_and_the_revision(tmp_path):
+    ctx = base.Context("c", "cpu", {"a": 1}, 1, tmp_path, {"idx": "idx:/m", "cifar10": "cifar10:/c"})
+    before = ctx.digest("k")
+    assert ctx.data_spec("idx") == "idx:/m" and ctx.digest("k") != before  # the data it reads key the cache
+    other = base.Context("c", "cpu", {"a": 1}, 1, tmp_path, {"idx": "idx:/m"})
+    other.data_spec("idx")
+    assert other.digest("k") == ctx.digest("k")  # a --data it does not read changes nothing
+    newer = base.Context("c", "cpu", {"a": 1}, 1, tmp_path, {"idx": "idx:/m"}, revision=2)
+    newer.data_spec("idx")
+    assert newer.digest("k") != ctx.digest("k")
+
+
+@pytest.mark.slow
+def test_worker_processes_run_real_claims_side_by_side(tmp_path):
+    results = reproduce(["crate-c-init", "aot-snr"], scale="tiny", out=tmp_path / "w", jobs=2, progress=False,
+                        echo=lambda s: None)
+    rows = results["claims"]
+    assert set(rows) == {"crate-c-init", "aot-snr"} and all(r["verdict"] != "failed" for r in rows.values())
+    assert all(r["cpu_seconds"] > 0 for r in rows.values())

@@ -60,3 +60,21 @@ def test_every_registered_claim_has_a_protocol_for_each_scale_and_says_what_it_c
         assert c.kind == "value" or c.rule, f"{name}: a shape claim states what each seed's verdict means"
     with pytest.raises(ConfigError, match="did you mean layer-sparsity"):
         get_claim("layer-sparsty")
+
+
+def test_a_signed_value_is_reproduced_only_when_its_spread_excludes_zero():
+    assert verdict(claim(signed=True), [0.1], interval=(-0.2, 0.5)) == "not reproduced at this scale"
+    assert verdict(claim(signed=False), [0.1], interval=(-0.2, 0.5)) == "reproduced"
+    assert verdict(claim(signed=True), [0.4], interval=(0.2, 0.6)) == "reproduced"
+
+
+def test_further_conditions_can_only_take_a_reproduction_away():
+    values = [0.40, 0.42, 0.44]
+    assert verdict(claim(), values, also={"better than the baselines": True}) == "reproduced"
+    assert verdict(claim(), values, also={"better than the baselines": False}) == "not reproduced at this scale"
+    assert verdict(claim(signed=True), [-0.1, -0.12], also={"x": False}) == "contradicted"
+
+
+def test_a_seed_without_a_value_is_no_reproduction():
+    assert verdict(claim(), [0.44, None]) == "not reproduced at this scale"
+    assert verdict(claim(), [None]) == "not reproduced at this scale"

@@ -11,10 +11,14 @@ experiment returns one measured value per seed (or per seed and arm, for a claim
   deviations over the seeds, at least ± ``tolerance``; for a claim measured once (one study of many models) the
   experiment's own 95 % interval (a bootstrap over the models), at least ± ``tolerance``; **contradicted** when the
   claim also states a sign (the published number's) and the whole spread lies on the opposite side of zero;
-  otherwise **not reproduced at this scale**;
+  otherwise **not reproduced at this scale**. A signed claim is reproduced only when its spread also excludes zero
+  (an interval so wide that it admits no effect at all shows nothing);
 * ``shape`` — a direction or an ordering without a number (a curve falls, an arm beats another): each seed gives
   True (the shape holds), False (the opposite holds) or None (neither, e.g. a tie); **reproduced** when it holds in
   every seed, **contradicted** when the opposite holds in every seed, otherwise **not reproduced at this scale**.
+
+A claim may add conditions of its own (``Measured.also``: name → True/False, e.g. "μ_SRR ranks better than every
+baseline"): any that is False turns a *reproduced* into *not reproduced at this scale*, and the row names it.
 
 Where the claim depends on the scale (a figure of a 150-epoch ImageNet run), "not reproduced at this scale" says
 exactly that: the CPU protocol did not show it, not that the paper is wrong.
@@ -51,6 +55,7 @@ class Measured:
     details: dict = field(default_factory=dict)
     interval: tuple | None = None
     plot: dict | None = None
+    also: dict = field(default_factory=dict)  # further conditions of "reproduced": name -> True/False
 
 
 @dataclass
@@ -66,25 +71,34 @@ class Context:
     workdir: Path
     data: dict = field(default_factory=dict)
     notes: list = field(default_factory=list)
+    revision: int = 1
+    used: dict = field(default_factory=dict)  # the data specs this experiment resolved (they key its cache)
 
     def data_spec(self, preferred: str, fallback: str | None = "digits") -> str:
         """The spec of the user's ``--data`` of source ``preferred``; without one, ``fallback`` (noted in the row) —
         except at the paper scale, where the paper's data is required."""
         if preferred in self.data:
+            self.used[preferred] = self.data[preferred]
             return self.data[preferred]
         if fallback is None or self.scale == "paper":
             raise ConfigError(f"claim {self.claim} at --scale {self.scale} needs --data {preferred}:PATH")
         if preferred != fallback:
             self.notes.append(f"ran on {fallback}: pass --data {preferred}:PATH for the protocol's data")
+        self.used[preferred] = fallback
         return fallback
+
+    def digest(self, key: str) -> str:
+        """What keys a cached measurement: its key, this scale's settings, the data the experiment resolved and the
+        claim's revision (raised whenever the experiment's code changes what it measures)."""
+        blob = json.dumps([key, self.params, self.used, self.revision], sort_keys=True, default=str)
+        return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
     def step(self, key: str, fn: Callable[[], dict]) -> dict:
         """``fn()`` (a JSON-able dict), cached in the work folder under ``key`` and this scale's settings: a measurement
         made once is read back by the next run (``--resume``) or by another claim that shares it."""
         from ..io import atomic_write_json, read_structured
 
-        digest = hashlib.sha256(json.dumps([key, self.params, self.data], sort_keys=True, default=str).encode())
-        path = self.workdir / f"{key.replace('/', '-')}-{digest.hexdigest()[:12]}.json"
+        path = self.workdir / f"{key.replace('/', '-')}-{self.digest(key)}.json"
         if path.is_file():
             try:
                 return read_structured(path, "a cached measurement", ConfigError)["value"]
@@ -113,7 +127,8 @@ class Claim:
     data: str | None = None  # the --data source the protocol reads (idx, cifar10, …), if any
     rule: str = ""  # what each seed's True/False means, for shape claims (shown in the docs and results)
     shares: str | None = None  # another claim whose cached measurements this one reads (they run in one worker)
-    minutes: float = 1.0  # the measured wall time at --scale cpu on 2 cores, for --list and for scheduling
+    minutes: float = 1.0  # the measured time at --scale cpu on one idle core, for --list and for scheduling
+    revision: int = 1  # raised when the experiment changes what it measures: cached measurements are then redone
 
 
 _CLAIMS: dict[str, Claim] = {}
@@ -122,7 +137,7 @@ _CLAIMS: dict[str, Claim] = {}
 def register_claim(name: str, *, title: str, source: str, published: str, kind: str, protocol: dict, cpu: str,
                    paper: str, seeds: dict | None = None, value: float | None = None, tolerance: float = 0.0,
                    signed: bool = False, data: str | None = None, rule: str = "", shares: str | None = None,
-                   minutes: float = 1.0):
+                   minutes: float = 1.0, revision: int = 1):
     """Register the decorated function ``run(ctx) -> Measured`` as the claim ``name``."""
     if kind not in ("value", "shape"):
         raise ConfigError(f"a claim's kind is value or shape, got {kind!r}")
@@ -136,7 +151,7 @@ def register_claim(name: str, *, title: str, source: str, published: str, kind: 
         if name in _CLAIMS:
             raise ConfigError(f"claim {name!r} is already registered")
         _CLAIMS[name] = Claim(name, title, source, published, kind, fn, protocol, cpu, paper, seeds, value, tolerance,
-                              signed, data, rule, shares, minutes)
+                              signed, data, rule, shares, minutes, revision)
         return fn
 
     return wrap
@@ -166,8 +181,16 @@ def spread(values: list[float], tolerance: float = 0.0, interval: tuple | None =
     return mean, std, mean - half, mean + half
 
 
-def verdict(claim: Claim, per_seed: list, interval: tuple | None = None) -> str:
-    """The verdict of the module docstring for the measured ``per_seed`` values (and the experiment's interval)."""
+def verdict(claim: Claim, per_seed: list, interval: tuple | None = None, also: dict | None = None) -> str:
+    """The verdict of the module docstring for the measured ``per_seed`` values (the experiment's interval, and
+    its further conditions ``also``)."""
+    found = _verdict(claim, per_seed, interval)
+    if found == "reproduced" and also and not all(also.values()):
+        return "not reproduced at this scale"
+    return found
+
+
+def _verdict(claim: Claim, per_seed: list, interval: tuple | None) -> str:
     if not per_seed:
         raise ConfigError(f"claim {claim.name}: no measurement")
     if claim.kind == "shape":
@@ -178,11 +201,13 @@ def verdict(claim: Claim, per_seed: list, interval: tuple | None = None) -> str:
         if all(v is False for v in per_seed):
             return "contradicted"
         return "not reproduced at this scale"
+    if any(v is None or isinstance(v, bool) for v in per_seed):
+        return "not reproduced at this scale"  # a seed without a value (e.g. τ of a constant sequence)
     values = [float(v) for v in per_seed]
     if not all(math.isfinite(v) for v in values):
         return "not reproduced at this scale"
     _, _, low, high = spread(values, claim.tolerance, interval)
-    if low <= claim.value <= high:
+    if low <= claim.value <= high and not (claim.signed and claim.value != 0 and low <= 0 <= high):
         return "reproduced"
     if claim.signed and claim.value != 0 and (high < 0 if claim.value > 0 else low > 0):
         return "contradicted"

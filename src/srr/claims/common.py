@@ -38,7 +38,7 @@ def fit(ctx, key: str, model_name: str, data, *, seed: int, model_args: dict | N
     if ctx.scale == "paper":
         settings.pop("device")
         settings.setdefault("checkpoint_every", 1000)
-        out = ctx.workdir / "runs" / key.replace("/", "-")
+        out = ctx.workdir / "runs" / f"{key.replace('/', '-')}-{ctx.digest(key)}"  # other settings: another run
         resume = (out / "run.json").is_file()
     train_config = from_mapping(TrainConfig, settings, f"claim {ctx.claim}")
     torch.manual_seed(seed)

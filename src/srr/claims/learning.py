@@ -25,7 +25,8 @@ ANSATZ = "Radhakrishnan, Beaglehole, Pandit, Belkin, Mechanism for feature learn
         "labels clean), 15 epochs each: cross-entropy (batch 64, the head's accuracy) and MCR² (batch 256, "
         "ε² = 0.5, nearest-subspace accuracy of the features); drop = clean − corrupted accuracy; 3 seeds",
     paper="crate_tiny on CIFAR-10 (--data cifar10:DIR), 500 epochs, the same arms",
-    rule="a seed holds when MCR²'s drop is smaller than cross-entropy's; the opposite when larger")
+    rule="a seed holds when MCR²'s drop is smaller than cross-entropy's by more than 2 test images; the opposite "
+         "when larger by more than 2; closer is a tie (neither)")
 def mcr2_label_noise(ctx) -> Measured:
     from ..data import ImageData, corrupt_labels
 
@@ -49,7 +50,8 @@ def mcr2_label_noise(ctx) -> Measured:
     acc = {(o, r): [ctx.step(f"noise/{o}-{r}-s{s}", lambda o=o, r=r, s=s: arm(o, r, s))["accuracy"]
                     for s in range(ctx.seeds)] for o in ("ce", "mcr2") for r in (0.0, p["ratio"])}
     drop = {o: [a - b for a, b in zip(acc[(o, 0.0)], acc[(o, p["ratio"])])] for o in ("ce", "mcr2")}
-    per_seed = [True if m < c else False if m > c else None for c, m in zip(drop["ce"], drop["mcr2"])]
+    margin = 2 / len(data.y_test)  # a difference of fewer test images is a tie
+    per_seed = [True if c - m > margin else False if m - c > margin else None for c, m in zip(drop["ce"], drop["mcr2"])]
     figure = (f"at {p['ratio']:.0%} corrupted labels: cross-entropy {shown(acc[('ce', 0.0)])} → "
               f"{shown(acc[('ce', p['ratio'])])} (drop {shown(drop['ce'])}), MCR² {shown(acc[('mcr2', 0.0)])} → "
               f"{shown(acc[('mcr2', p['ratio'])])} (drop {shown(drop['mcr2'])})")
@@ -59,7 +61,7 @@ def mcr2_label_noise(ctx) -> Measured:
 
 @register_claim(
     "feature-ansatz", title="Trained weights follow the AGOP: Pearson(WᵀW, AGOP^½) ≈ 0.74", source=ANSATZ,
-    kind="value", value=0.74, tolerance=0.05, data="idx",
+    kind="value", value=0.74, tolerance=0.05, signed=True, data="idx",
     protocol={"tiny": {"data": "digits", "model": {"digits": "mlp_nano"}, "model_args": {"width": 32},
                        "epochs": 1, "samples": 100},
               "cpu": {"data": "idx", "model": {"idx": "mlp_micro", "digits": "mlp_nano"}, "model_args": {},
@@ -70,7 +72,7 @@ def mcr2_label_noise(ctx) -> Measured:
     cpu="mlp_micro (bias-free ReLU, width 1024, 3 hidden layers) trained 10 epochs on the MNIST folder by plain SGD "
         "(lr 0.1, batch 128) on the square loss of one-hot labels; Pearson(WᵀW, AGOP^½) of each hidden layer's "
         "weight on 1,000 training images (uncentred gradients of all outputs), averaged over the layers; the same "
-        "at initialisation as the control; 3 seeds",
+        "at initialisation as the control (reproduced also needs the trained value above it in every seed); 3 seeds",
     paper="the same, trained to convergence (100 epochs), on a GPU if available")
 def feature_ansatz(ctx) -> Measured:
     from ..analysis.ansatz import feature_ansatz as measure
@@ -94,8 +96,12 @@ def feature_ansatz(ctx) -> Measured:
                 "test_accuracy": summary.get("test_accuracy")}
 
     runs = [ctx.step(f"ansatz/s{s}", lambda s=s: correlations(s)) for s in range(ctx.seeds)]
-    per_seed = [mean_std(r["trained"])[0] for r in runs]
-    init = [mean_std(r["init"])[0] for r in runs]
+    per_seed = [mean_std(r["trained"])[0] if r["trained"] else None for r in runs]
+    init = [mean_std(r["init"])[0] if r["init"] else None for r in runs]
+    if None in per_seed or None in init:
+        return Measured(per_seed, "no hidden layer with a defined correlation", {"runs": runs, "model": name})
     figure = (f"mean over hidden layers {shown(per_seed)} (at initialisation {shown(init)}); test accuracy "
               f"{shown([r['test_accuracy'] for r in runs])}")
-    return Measured(per_seed, figure, {"runs": runs, "model": name, "data": spec})
+    above = all(t > i for t, i in zip(per_seed, init))
+    return Measured(per_seed, figure, {"runs": runs, "model": name, "data": spec},
+                    also={"above the initialisation control in every seed": above})

@@ -15,6 +15,7 @@ from pathlib import Path
 from ..checks import check_choice, check_int
 from ..errors import ConfigError, RunFolderError, SrrError
 from ..io import atomic_write_json, atomic_write_text, read_structured
+from ..training.engine import RunInterrupted
 from .base import SCALES, Context, get_claim, list_claims, spread, verdict
 
 __all__ = ["reproduce", "claim_command", "markdown_table", "html_page", "splice_readme", "README_BEGIN", "README_END"]
@@ -41,15 +42,37 @@ def _parse_data(specs) -> dict:
     return out
 
 
+def reads(name: str, scale: str) -> str | None:
+    """The ``--data`` source that claim ``name`` reads at ``scale`` (None: built-in data only)."""
+    source = get_claim(name).protocol[scale].get("data")
+    return source if source in DATA_SOURCES else None
+
+
 def claim_command(name: str, scale: str, seeds: int | None, data: dict) -> str:
-    """The command that reproduces one claim alone."""
+    """The command that reproduces one claim alone (into its own folder, ``runs/claims-SCALE`` by default)."""
     claim = get_claim(name)
     parts = ["srr reproduce", name, "--scale", scale]
     if seeds is not None and seeds != claim.seeds[scale]:
         parts += ["--seeds", str(seeds)]
-    if claim.data and claim.data in data:
-        parts += ["--data", data[claim.data]]
+    source = reads(name, scale)
+    if source:
+        parts += ["--data", data.get(source, f"{source}:DIR")]
     return " ".join(parts)
+
+
+def _check_data(names: list[str], scale: str, given: dict) -> None:
+    """Refuse a ``--data`` that no named claim reads at this scale, or whose folder or file does not exist."""
+    from ..data import parse_spec
+
+    read = {reads(n, scale) for n in names}
+    for source, spec in given.items():
+        if source not in read:
+            users = sorted(n for n in names if reads(n, "cpu") == source or reads(n, "paper") == source)
+            raise ConfigError(f"--data {spec}: no claim named here reads {source} data at --scale {scale}"
+                              + (f" (at another scale: {', '.join(users)})" if users else ""))
+        path = parse_spec(spec).path
+        if path and not Path(path).expanduser().exists():
+            raise ConfigError(f"--data {spec}: {path} does not exist")
 
 
 def _units(names: list[str]) -> list[list[str]]:
@@ -92,24 +115,40 @@ def reproduce(names: list[str], *, scale: str = "cpu", seeds: int | None = None,
         seeds = check_int(seeds, "--seeds", low=1, high=100)
     jobs = default_jobs(scale) if jobs is None else check_int(jobs, "--jobs", low=1, high=256)
     given = _parse_data(data)
+    _check_data(names, scale, given)
     missing = [f"{n} needs --data {get_claim(n).protocol['paper']['data']}:PATH" for n in names
                if scale == "paper" and get_claim(n).protocol["paper"].get("data") not in (None, "digits")
                and get_claim(n).protocol["paper"]["data"] not in given]
     if missing:
         raise ConfigError("at --scale paper the papers' data are needed: " + "; ".join(missing))
+    if scale == "paper":
+        import torch
+
+        if not torch.cuda.is_available():
+            import sys
+
+            print("srr reproduce: warning: --scale paper on a machine without a GPU: the papers' trainings run on the "
+                  "CPU and take days", file=sys.stderr)
     out = Path(out)
     if resume and (out / "run.json").is_file():
         record = read_structured(out / "run.json", "a reproduction record", RunFolderError)
         if record.get("kind") != "claims":
             raise RunFolderError(f"{out} holds another kind of run ({record.get('kind', 'a training')}), not claims")
+        if record.get("scale") != scale:
+            raise RunFolderError(f"{out} holds a reproduction at --scale {record.get('scale')}, not {scale}: resume "
+                                 "it at its own scale, or give another --out")
     lock = claim_run_folder(out, resume=resume and (out / "run.json").is_file(), overwrite=overwrite)
-    status = "interrupted"
+    status = "crashed"
+    previous = {}
+    if resume and (out / "results.json").is_file():
+        previous = read_structured(out / "results.json", "the previous results", RunFolderError).get("claims", {})
+    listed = list(dict.fromkeys([*previous, *names]))
     try:
-        previous = {}
-        if resume and (out / "results.json").is_file():
-            previous = read_structured(out / "results.json", "the previous results", RunFolderError).get("claims", {})
-        results = {"kind": "claims", "scale": scale, "claims": dict(previous)}
-        atomic_write_json(out / "run.json", {"kind": "claims", "scale": scale, "claims": names, "status": "running"})
+        import torch
+
+        device = "cuda" if scale == "paper" and torch.cuda.is_available() else "cpu"
+        results = {"kind": "claims", "scale": scale, "device": device, "claims": dict(previous)}
+        atomic_write_json(out / "run.json", {"kind": "claims", "scale": scale, "claims": listed, "status": "running"})
         units = _units(names)
         done = []
         from tqdm.auto import tqdm
@@ -134,10 +173,16 @@ def reproduce(names: list[str], *, scale: str = "cpu", seeds: int | None = None,
             from concurrent.futures import ProcessPoolExecutor, as_completed
 
             with ProcessPoolExecutor(min(jobs, len(units)), mp_context=multiprocessing.get_context("spawn")) as pool:
-                futures = [pool.submit(_run_unit, unit, *args) for unit in units]
+                futures = {pool.submit(_run_unit, unit, *args): unit for unit in units}
                 try:
                     for future in as_completed(futures):
-                        record(future.result())
+                        try:
+                            rows = future.result()
+                        except RunInterrupted:
+                            raise
+                        except Exception as exc:  # the worker died (killed for memory, …): its claims failed
+                            rows = [(n, _failed_row(n, scale, seeds, given, exc)) for n in futures[future]]
+                        record(rows)
                 except BaseException:
                     pool.shutdown(wait=False, cancel_futures=True)
                     raise
@@ -145,8 +190,11 @@ def reproduce(names: list[str], *, scale: str = "cpu", seeds: int | None = None,
         failed = done.count("failed")
         status = "finished" if not failed else f"{failed} failed"
         return results
+    except (KeyboardInterrupt, RunInterrupted):
+        status = "interrupted"
+        raise
     finally:
-        atomic_write_json(out / "run.json", {"kind": "claims", "scale": scale, "claims": names, "status": status})
+        atomic_write_json(out / "run.json", {"kind": "claims", "scale": scale, "claims": listed, "status": status})
         lock.release()
 
 
@@ -163,30 +211,47 @@ def _run_unit(names: list[str], scale: str, seeds: int | None, given: dict, out:
         torch.set_num_threads(threads)
 
 
-def _run_one(name: str, scale: str, seeds: int | None, given: dict, out: Path) -> dict:
+def _base_row(name: str, scale: str, seeds: int | None, given: dict) -> dict:
     claim = get_claim(name)
     n = seeds if seeds is not None else claim.seeds[scale]
-    ctx = Context(name, scale, dict(claim.protocol[scale]), n, out / "work" / scale, given)
+    return {"title": claim.title, "source": claim.source, "published": claim.published, "kind": claim.kind,
+            "value": claim.value, "tolerance": claim.tolerance, "rule": claim.rule, "scale": scale, "seeds": n,
+            "protocol": claim.cpu if scale == "cpu" else claim.paper if scale == "paper" else "tiny (a smoke test)",
+            "command": claim_command(name, scale, seeds, given), "notes": [], "seconds": 0.0, "cpu_seconds": 0.0}
+
+
+def _failed_row(name: str, scale: str, seeds: int | None, given: dict, exc: BaseException) -> dict:
+    row = _base_row(name, scale, seeds, given)
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    if not isinstance(exc, SrrError):
+        text = f"{type(exc).__name__}: {text} (a bug: please report it)"
+    row.update(verdict="failed", figure=f"failed: {text}")
+    return row
+
+
+def _run_one(name: str, scale: str, seeds: int | None, given: dict, out: Path) -> dict:
+    claim = get_claim(name)
+    row = _base_row(name, scale, seeds, given)
+    ctx = Context(name, scale, dict(claim.protocol[scale]), row["seeds"], out / "work" / scale, given,
+                  revision=claim.revision)
     ctx.workdir.mkdir(parents=True, exist_ok=True)
     start, cpu = time.perf_counter(), time.process_time()
-    row = {"title": claim.title, "source": claim.source, "published": claim.published, "kind": claim.kind,
-           "value": claim.value, "tolerance": claim.tolerance, "rule": claim.rule, "scale": scale, "seeds": n,
-           "protocol": claim.cpu if scale == "cpu" else claim.paper if scale == "paper" else "tiny (a smoke test)",
-           "command": claim_command(name, scale, seeds, given)}
     try:
         measured = claim.run(ctx)
-        row["verdict"] = verdict(claim, measured.per_seed, measured.interval)
+        row["verdict"] = verdict(claim, measured.per_seed, measured.interval, measured.also)
         row.update(figure=measured.figure, per_seed=measured.per_seed, details=measured.details,
-                   interval=list(measured.interval) if measured.interval else None)
-        if claim.kind == "value":
-            values = [float(v) for v in measured.per_seed]
+                   interval=list(measured.interval) if measured.interval else None, also=measured.also)
+        values = [float(v) for v in measured.per_seed if v is not None and not isinstance(v, bool)]
+        if claim.kind == "value" and values:
             mean, std, low, high = spread(values, claim.tolerance, measured.interval)
             row["spread"] = {"mean": mean, "std": std, "low": low, "high": high}
         if measured.plot:
             _plot(measured.plot, out / "figures" / f"{name}.png", claim.title)
             row["plot"] = f"figures/{name}.png"
-    except SrrError as exc:
-        row.update(verdict="failed", figure=f"failed: {' '.join(str(exc).split())}")
+    except RunInterrupted:
+        raise  # a paper-scale training stopped by a signal: the reproduction stops (srr reproduce --resume)
+    except Exception as exc:  # noqa: BLE001 - a claim that fails is a row; the others still run
+        row = _failed_row(name, scale, seeds, given, exc)
     row["notes"] = ctx.notes
     row["seconds"] = time.perf_counter() - start
     row["cpu_seconds"] = time.process_time() - cpu  # one thread per claim: the wall time on an idle core
@@ -220,13 +285,18 @@ def _plot(spec: dict, path: Path, title: str) -> None:
 def _measured(row: dict) -> str:
     if row["verdict"] == "failed":
         return row["figure"]
+    unmet = [k for k, v in (row.get("also") or {}).items() if not v]
+    tail = f" (not met: {'; '.join(unmet)})" if unmet else ""
     if row["kind"] == "value":
-        s = row["spread"]
-        return f"{s['mean']:.3f} (spread {s['low']:.3f} … {s['high']:.3f}); {row['figure']}"
+        s = row.get("spread")
+        if not s:
+            return row["figure"] + tail
+        return f"{s['mean']:.3f} (spread {s['low']:.3f} … {s['high']:.3f}); {row['figure']}{tail}"
     marks = {True: "holds", False: "opposite", None: "neither"}
     counts = {m: sum(1 for v in row["per_seed"] if marks[v] == m) for m in marks.values()}
+    unit = "seed" if len(row["per_seed"]) == row["seeds"] else "run"
     seeds = ", ".join(f"{c} {m}" for m, c in counts.items() if c)
-    return f"{row['figure']} [per seed: {seeds}]"
+    return f"{row['figure']} [per {unit}: {seeds}]{tail}"
 
 
 def markdown_table(results: dict) -> str:
