@@ -71,7 +71,7 @@ def _taus(rows: list[dict], axes: list[str]) -> dict:
 
 
 @register_claim(
-    "srr-kendall-tau", title="μ_SRR ranks the generalisation gap: Kendall τ = 0.445, best of the measures",
+    "srr-kendall-tau", title="μ_SRR ranks the generalisation gap: Kendall τ = 0.445, better than the baselines",
     source=STUDY, kind="value", value=0.445, tolerance=0.05, signed=True, protocol=TAU_PROTOCOL,
     seeds={"tiny": 1, "cpu": 1, "paper": 1},
     published="τ(μ_SRR, gap) = 0.445 at width 384 (64 models over widths 384 and 768), above path-norm (negative), "
