@@ -14,7 +14,8 @@ TOST = "Wu et al., Token Statistics Transformer: Linear-Time Attention via Varia
 
 
 @register_claim(
-    "aot-snr", title="Each attention-only layer multiplies the tokens' SNR by at least (1 + ητ)", source=AOT,
+    "aot-snr", minutes=0.1,
+    title="Each attention-only layer multiplies the tokens' SNR by at least (1 + ητ)", source=AOT,
     kind="shape",
     protocol={"tiny": {"k": 2, "d": 16, "rank": 2, "tokens": 32, "sets": 2, "noise": 0.5, "depth": 2, "eta": 0.5,
                        "tau": 0.05},
@@ -22,7 +23,8 @@ TOST = "Wu et al., Token Statistics Transformer: Linear-Time Attention via Varia
                       "tau": 0.05},
               "paper": {"k": 8, "d": 128, "rank": 8, "tokens": 256, "sets": 32, "noise": 0.5, "depth": 10,
                         "eta": 0.5, "tau": 0.05}},
-    published="each layer multiplies the tokens' SNR by (1 + ητ), stated as the bound SNR^ℓ ≥ (1 + ητ)·SNR^{ℓ−1} "
+    published="each layer multiplies the tokens' SNR by (1 + ητ), stated as the bound "
+              "SNR^ℓ ≥ (1 + ητ)·SNR^{ℓ−1} "
               "(noisy mixture of low-rank Gaussians, hard-thresholded softmax, threshold τ); tested here as the "
               "bound, the measured factor shown next to it",
     cpu="8 sets of 64 tokens from a mixture of 4 rank-4 subspaces in 32 dimensions (noise σ = 0.5), 5 attention-only "
@@ -77,7 +79,8 @@ def _slope(ns: list[int], values: list[float]) -> float:
 
 
 @register_claim(
-    "tssa-linear-cost", title="Token-statistics attention (TSSA) costs time linear in the number of tokens, "
+    "tssa-linear-cost", minutes=0.2, alone=True,
+    title="Token-statistics attention (TSSA) costs time linear in the number of tokens, "
     "MSSA quadratic", source=TOST, kind="shape",
     protocol={"tiny": {"dim": 32, "heads": 2, "ns": [64, 128, 256], "batch": 1, "rounds": 2},
               "cpu": {"dim": 192, "heads": 3, "ns": [256, 512, 1024, 2048, 4096], "batch": 2, "rounds": 5},

@@ -129,6 +129,7 @@ class Claim:
     shares: str | None = None  # another claim whose cached measurements this one reads (they run in one worker)
     minutes: float = 1.0  # the measured time at --scale cpu on one idle core, for --list and for scheduling
     revision: int = 1  # raised when the experiment changes what it measures: cached measurements are then redone
+    alone: bool = False  # a timing: run after the others, alone in the main process, so no worker disturbs it
 
 
 _CLAIMS: dict[str, Claim] = {}
@@ -137,7 +138,7 @@ _CLAIMS: dict[str, Claim] = {}
 def register_claim(name: str, *, title: str, source: str, published: str, kind: str, protocol: dict, cpu: str,
                    paper: str, seeds: dict | None = None, value: float | None = None, tolerance: float = 0.0,
                    signed: bool = False, data: str | None = None, rule: str = "", shares: str | None = None,
-                   minutes: float = 1.0, revision: int = 1):
+                   minutes: float = 1.0, revision: int = 1, alone: bool = False):
     """Register the decorated function ``run(ctx) -> Measured`` as the claim ``name``."""
     if kind not in ("value", "shape"):
         raise ConfigError(f"a claim's kind is value or shape, got {kind!r}")
@@ -151,7 +152,7 @@ def register_claim(name: str, *, title: str, source: str, published: str, kind: 
         if name in _CLAIMS:
             raise ConfigError(f"claim {name!r} is already registered")
         _CLAIMS[name] = Claim(name, title, source, published, kind, fn, protocol, cpu, paper, seeds, value, tolerance,
-                              signed, data, rule, shares, minutes, revision)
+                              signed, data, rule, shares, minutes, revision, alone)
         return fn
 
     return wrap

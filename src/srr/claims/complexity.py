@@ -71,17 +71,20 @@ def _taus(rows: list[dict], axes: list[str]) -> dict:
 
 
 @register_claim(
-    "srr-kendall-tau", title="μ_SRR ranks the generalisation gap: Kendall τ = 0.445, better than the baselines",
+    "srr-kendall-tau", minutes=5.4,
+    title="μ_SRR ranks the generalisation gap: Kendall τ = 0.445, better than the baselines",
     source=STUDY, kind="value", value=0.445, tolerance=0.05, signed=True, protocol=TAU_PROTOCOL,
     seeds={"tiny": 1, "cpu": 1, "paper": 1},
     published="τ(μ_SRR, gap) = 0.445 at width 384 (64 models over widths 384 and 768), above path-norm (negative), "
               "sharpness and margin",
     cpu="32 models on digits (variant × width {32, 64} × lr {2e-3, 5e-3} × batch {32, 128}; depth 2, 4 heads), Adam "
         "at a constant rate, no augmentation, each trained until its training cross-entropy is ≤ 0.01 (at most 60 "
-        "epochs); gap = test − training cross-entropy; μ_SRR on 512 training images (LayerNorm removed, ε = √(p/N), "
+        "epochs); gap = test − training cross-entropy; μ_SRR on 512 training images (LayerNorm removed, "
+        "ε = √(p/N), "
         "λ = 0.1) and the baselines; only the models that reached the target count (at least 32 are needed); the "
         "spread of one study is a bootstrap over its models; reproduced also needs τ(μ_SRR) above every baseline's",
-    paper="64 crate_tiny-like models on CIFAR-10 (variant × width {384, 768} × lr × batch × dropout), the same rule; "
+    paper="64 crate_tiny-like models on CIFAR-10 (variant × width {384, 768} × lr × batch × dropout), the same "
+          "rule; "
           "τ on the width-384 models, as quoted (--data cifar10:DIR)")
 def srr_kendall_tau(ctx) -> Measured:
     from ..analysis.complexity import kendall_tau
@@ -113,7 +116,8 @@ def srr_kendall_tau(ctx) -> Measured:
         also["τ(μ_SRR) above every baseline's"] = all(
             v is None or (taus["mu_srr"]["tau"] is not None and taus["mu_srr"]["tau"] > v) for v in base.values())
         baselines = ", ".join(f"{m} {f(v)}" for m, v in base.items())
-        figure = (f"τ(μ_SRR) {f(per_seed[0]) if len(per_seed) == 1 else shown([v for v in per_seed if v is not None])}"
+        measured = [v for v in per_seed if v is not None]
+        figure = (f"τ(μ_SRR) {f(per_seed[0]) if len(per_seed) == 1 else shown(measured)}"
                   + (f" (95 % bootstrap {interval[0]:+.3f} … {interval[1]:+.3f})" if interval else "")
                   + f", Ψ {f(taus['mu_srr']['psi'])}; baselines τ: {baselines}; " + figure)
     first = studies[0]["models"]
@@ -124,7 +128,8 @@ def srr_kendall_tau(ctx) -> Measured:
 
 
 @register_claim(
-    "srr-regulariser", title="Adding the SRR term of one layer to the loss improves test accuracy", source=STUDY,
+    "srr-regulariser", minutes=0.9,
+    title="Adding the SRR term of one layer to the loss improves test accuracy", source=STUDY,
     kind="shape",
     protocol={"tiny": {"size": "nano", "data": "digits", "epochs": 1, "model_args": {"dim": 16, "depth": 2,
                                                                                      "heads": 2},

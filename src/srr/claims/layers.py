@@ -1,8 +1,6 @@
 """Claims about what CRATE's layers do: compression and sparsity with depth, the compression-step variants."""
 from __future__ import annotations
 
-import copy
-
 import torch
 
 from .base import Measured, register_claim
@@ -101,7 +99,8 @@ def _layer_claim(ctx, key: str, label: str) -> Measured:
 
 
 @register_claim(
-    "layer-compression", title="R^c falls with depth in trained CRATE, below a random-initialisation control",
+    "layer-compression", minutes=5.2,
+    title="R^c falls with depth in trained CRATE, below a random-initialisation control",
     source=CRATE_PAPER, kind="shape", protocol=LAYER_PROTOCOL, data="idx",
     published="R^c(Z^ℓ; U^ℓ) decreases layer by layer (trained CRATE, ImageNet); no random control shown",
     cpu="crate_micro (dim 64, 4 heads) at depth 6 and 12, 4 epochs on the MNIST folder (8,000 / 2,000 images), "
@@ -110,14 +109,16 @@ def _layer_claim(ctx, key: str, label: str) -> Measured:
     paper="crate_base (depth 12), 150 epochs on ImageNet-1K (AdamW lr 2.4e-4, batch 1024; --data folder:DIR), 1 seed",
     seeds={"paper": 1},
     rule="a run (one depth, one seed) holds when the trained model's R^c falls with depth (Spearman ρ of R^c with "
-         "the layer index ≤ −0.5) and ends below the random copy's last layer; the opposite when it rises (ρ ≥ +0.5) "
+         "the layer index ≤ −0.5) and ends below the random copy's last layer; the opposite when it rises "
+         "(ρ ≥ +0.5) "
          "and does not end below; otherwise neither")
 def layer_compression(ctx) -> Measured:
     return _layer_claim(ctx, "compression_mean", "R^c against the layer's own subspaces")
 
 
 @register_claim(
-    "layer-sparsity", title="ISTA outputs get sparser with depth in trained CRATE, sparser than a random control",
+    "layer-sparsity", minutes=0.1,
+    title="ISTA outputs get sparser with depth in trained CRATE, sparser than a random control",
     source=CRATE_PAPER, kind="shape", protocol=LAYER_PROTOCOL, data="idx",
     published="the fraction of non-zero ISTA outputs decreases layer by layer (trained CRATE, ImageNet)",
     cpu="the trained models of layer-compression; fraction of non-zero entries of each ISTA output on 512 test "
@@ -137,7 +138,8 @@ VARIANTS = {"crate_conceptual": "CRATE-C", "crate_negative": "CRATE-N", "crate_t
 
 
 @register_claim(
-    "crate-c-init", title="CRATE-C's compression step increases R^c at initialisation", source=STUDY, kind="shape",
+    "crate-c-init", minutes=0.1,
+    title="CRATE-C's compression step increases R^c at initialisation", source=STUDY, kind="shape",
     protocol={"tiny": {"size": "nano", "data": "digits", "samples": 64, "model_args": {"dim": 16, "heads": 2}},
               "cpu": {"size": "nano", "data": "digits", "samples": 512, "model_args": {}},
               "paper": {"size": "tiny", "data": "cifar10", "samples": 1000, "model_args": {}}},
@@ -186,7 +188,8 @@ def crate_c_init(ctx) -> Measured:
 
 
 @register_claim(
-    "variant-order", title="Accuracy ranks CRATE-C < CRATE-N < CRATE-T ≈ CRATE", source=STUDY, kind="shape",
+    "variant-order", minutes=1.2,
+    title="Accuracy ranks CRATE-C < CRATE-N < CRATE-T ≈ CRATE", source=STUDY, kind="shape",
     protocol={"tiny": {"size": "nano", "data": "digits", "epochs": 1, "model_args": {"dim": 16, "heads": 2},
                        "batch": 64, "lr": 1e-3, "close": 0.02},
               "cpu": {"size": "nano", "data": "digits", "epochs": 10, "model_args": {}, "batch": 64, "lr": 1e-3,

@@ -1,8 +1,6 @@
 """Claims about what training learns: MCR²'s robustness to label noise, the deep neural feature ansatz."""
 from __future__ import annotations
 
-import torch
-
 from .base import Measured, register_claim
 from .common import data_for, fit, mean_std, shown
 
@@ -13,7 +11,8 @@ ANSATZ = "Radhakrishnan, Beaglehole, Pandit, Belkin, Mechanism for feature learn
 
 
 @register_claim(
-    "mcr2-label-noise", title="MCR² features lose less accuracy than cross-entropy when labels are corrupted",
+    "mcr2-label-noise", minutes=1.6,
+    title="MCR² features lose less accuracy than cross-entropy when labels are corrupted",
     source=MCR2, kind="shape",
     protocol={"tiny": {"model": "crate_nano", "data": "digits", "ratio": 0.3, "epochs": 1,
                        "model_args": {"dim": 16, "depth": 1, "heads": 2}},
@@ -60,7 +59,8 @@ def mcr2_label_noise(ctx) -> Measured:
 
 
 @register_claim(
-    "feature-ansatz", title="Trained weights follow the AGOP: Pearson(WᵀW, AGOP^½) ≈ 0.74", source=ANSATZ,
+    "feature-ansatz", minutes=1.6,
+    title="Trained weights follow the AGOP: Pearson(WᵀW, AGOP^½) ≈ 0.74", source=ANSATZ,
     kind="value", value=0.74, tolerance=0.05, signed=True, data="idx",
     protocol={"tiny": {"data": "digits", "model": {"digits": "mlp_nano"}, "model_args": {"width": 32},
                        "epochs": 1, "samples": 100},

@@ -10,7 +10,8 @@ SOURCE = "Chan et al., ReduNet: A White-box Deep Network from the Principle of M
 
 
 @register_claim(
-    "redunet-delta-r", title="ReduNet's rate reduction ΔR rises at every layer", source=SOURCE, kind="shape",
+    "redunet-delta-r", minutes=1.0,
+    title="ReduNet's rate reduction ΔR rises at every layer", source=SOURCE, kind="shape",
     data="idx",
     protocol={"tiny": {"data": "digits", "per_class": 10, "layers": 4},
               "cpu": {"data": "idx", "per_class": 50, "layers": 30},
@@ -53,7 +54,8 @@ def redunet_delta_r(ctx) -> Measured:
 
 
 @register_claim(
-    "redunet-shift-invariance", title="The shift-invariant ReduNet is exactly equivariant (and its class estimate "
+    "redunet-shift-invariance", minutes=0.1,
+    title="The shift-invariant ReduNet is exactly equivariant (and its class estimate "
     "invariant) to cyclic shifts", source=SOURCE, kind="shape",
     protocol={"tiny": {"data": "digits", "per_class": 5, "layers": 2, "channels": 4, "shifts": 3, "tol": 1e-4},
               "cpu": {"data": "digits", "per_class": 30, "layers": 5, "channels": 8, "shifts": 10, "tol": 1e-4},

@@ -165,6 +165,8 @@ def reproduce(names: list[str], *, scale: str = "cpu", seeds: int | None = None,
             _write_tables(out, results)
 
         args = (scale, seeds, given, str(out))
+        last = [u for u in units if any(get_claim(n).alone for n in u)]
+        units = [u for u in units if u not in last]
         if min(jobs, len(units)) <= 1:
             for unit in units:
                 record(_run_unit(unit, *args))
@@ -186,6 +188,8 @@ def reproduce(names: list[str], *, scale: str = "cpu", seeds: int | None = None,
                 except BaseException:
                     pool.shutdown(wait=False, cancel_futures=True)
                     raise
+        for unit in last:  # timings, once the workers are done
+            record(_run_unit(unit, *args))
         bar.close()
         failed = done.count("failed")
         status = "finished" if not failed else f"{failed} failed"

@@ -31,7 +31,8 @@ def _list() -> int:
     for name in list_claims():
         c = get_claim(name)
         data = f"; reads --data {c.data}:DIR" if c.data else ""
-        print(f"{name:26s} {c.kind:5s} ~{c.minutes:g} min at cpu{data}")
+        cost = "< 1 min" if c.minutes < 1 else f"~{c.minutes:.0f} min"
+        print(f"{name:26s} {c.kind:5s} {cost} of CPU at cpu{data}")
         print(f"{'':26s} {c.title}")
         print(f"{'':26s} published: {c.published}")
     return 0
