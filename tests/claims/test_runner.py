@@ -203,3 +203,21 @@ def test_worker_processes_run_real_claims_side_by_side(tmp_path):
     assert set(rows) == {"tssa-linear-cost", "crate-c-init", "aot-snr"}
     assert all(r["verdict"] != "failed" for r in rows.values()) and all(r["cpu_seconds"] > 0 for r in rows.values())
     assert lines[2].startswith("tssa-linear-cost:")  # a timing runs alone, after the workers
+
+
+def test_a_resumed_claim_counts_the_cost_of_its_cached_measurements(fake, tmp_path):
+    def slow(ctx):
+        def work():
+            total = 0
+            for i in range(3_000_000):
+                total += i
+            return {"v": total}
+        return Measured([bool(ctx.step("k", work)["v"])], "ok")
+
+    fake("t-cost", slow)
+    first = reproduce(["t-cost"], scale="tiny", out=tmp_path / "o", jobs=1, progress=False, echo=lambda s: None)
+    again = reproduce(["t-cost"], scale="tiny", out=tmp_path / "o", resume=True, jobs=1, progress=False,
+                      echo=lambda s: None)
+    a, b = first["claims"]["t-cost"], again["claims"]["t-cost"]
+    assert a["cpu_seconds"] > 0.05 and b["cpu_seconds_this_run"] < a["cpu_seconds"] / 5
+    assert b["cpu_seconds"] == pytest.approx(a["cpu_seconds"], rel=0.5)

@@ -73,6 +73,7 @@ class Context:
     notes: list = field(default_factory=list)
     revision: int = 1
     used: dict = field(default_factory=dict)  # the data specs this experiment resolved (they key its cache)
+    cached_cpu: float = 0.0  # CPU seconds that the measurements read back from the cache cost when they were made
 
     def data_spec(self, preferred: str, fallback: str | None = "digits") -> str:
         """The spec of the user's ``--data`` of source ``preferred``; without one, ``fallback`` (noted in the row) —
@@ -101,11 +102,17 @@ class Context:
         path = self.workdir / f"{key.replace('/', '-')}-{self.digest(key)}.json"
         if path.is_file():
             try:
-                return read_structured(path, "a cached measurement", ConfigError)["value"]
-            except (ConfigError, KeyError, TypeError):
+                cached = read_structured(path, "a cached measurement", ConfigError)
+                value = cached["value"]
+                self.cached_cpu += float(cached.get("cpu_seconds", 0.0))
+                return value
+            except (ConfigError, KeyError, TypeError, ValueError):
                 pass  # unreadable (a write killed half-way is impossible: atomic) → measured again
+        import time
+
+        start = time.process_time()
         value = fn()
-        atomic_write_json(path, {"key": key, "value": value})
+        atomic_write_json(path, {"key": key, "value": value, "cpu_seconds": time.process_time() - start})
         return value
 
 
