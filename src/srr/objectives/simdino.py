@@ -50,7 +50,8 @@ class SimDINOConfig(SelfSupConfig):
 
 
 def _gamma(p: int, n: Tensor, fixed: float) -> Tensor:
-    return n.new_tensor(fixed) if fixed else (p + n) / (p * n)
+    m = float(n)
+    return n.new_tensor(fixed if fixed else (p + m) / (p * m), dtype=torch.float64)
 
 
 def simdino_loss(teacher: list[Tensor], student: list[Tensor], eps: float, gamma: float = 0.0,
@@ -73,7 +74,7 @@ def _statistics(teacher: list[Tensor], student: list[Tensor], rate_features: str
     for u, t in enumerate(teacher):
         z = 0.5 * (student[u] + t) if rate_features == "mean" else student[u]
         grams.append(z.mT @ z)
-    count = torch.tensor(float(len(teacher[0])), device=teacher[0].device)
+    count = teacher[0].new_tensor(float(len(teacher[0])))
     return {"cos": (cos / pairs).sum(), "gram": torch.stack(grams), "count": count}
 
 
