@@ -221,3 +221,11 @@ def test_tiny_pretraining_runs_resumes_and_evaluates(method, extra, tmp_path, ca
     terms = {"simdino": {"train_cos", "train_rate"}, "dino": {"train_cross_entropy", "train_teacher_entropy"},
              "mcr2_views": {"train_R", "train_Rc", "train_delta_R"}}[method]
     assert terms <= set(rows[-1])
+
+
+def test_the_simdino_recipe_resolves():
+    from srr.training import plan_training
+
+    plan = plan_training(recipe="simdino_digits")
+    assert plan.objective == "simdino" and plan.model == "crate_nano" and plan.data == "digits"
+    assert plan.objective_config.head_dim == 64 and plan.train.batch_size == 128 and plan.sources["epochs"] != "default"
