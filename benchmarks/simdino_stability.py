@@ -79,6 +79,47 @@ def mean_std(values: list[float]) -> tuple[float, float]:
     return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
 
 
+def summarise(report: dict, rank: float, cosine: float) -> None:
+    """The table of cells (mean ± std over seeds) and the line of ratios, a run counting as collapsed when its
+    effective rank is below ``rank`` or its mean cosine above ``cosine``; written back into the result file."""
+    runs = report["runs"]
+    for r in runs:
+        r["collapsed"] = r["effective_rank"] < rank or r["mean_cosine"] > cosine
+    report["collapse_rule"] = f"effective rank < {rank} or mean cosine > {cosine}"
+    lrs = sorted({r["lr"] for r in runs})
+    batches = sorted({r["batch"] for r in runs})
+    epss = sorted({r["eps"] for r in runs if r["eps"] is not None})
+    methods = [m for m in METHODS if any(r["method"] == m for r in runs)]
+    cells = []
+    print(f"\ncollapsed: {report['collapse_rule']}")
+    print("| lr | batch | ε | method | k-NN (mean ± std) | collapse rate | effective rank | mean cosine |")
+    print("|---|---|---|---|---|---|---|---|")
+    for lr in lrs:
+        for batch in batches:
+            for eps in epss:
+                for method in methods:
+                    rows = [r for r in runs if r["method"] == method and r["lr"] == lr and r["batch"] == batch
+                            and (method != "simdino" or r["eps"] == eps)]
+                    if not rows:
+                        continue
+                    knn_m, knn_s = mean_std([r["knn"] for r in rows])
+                    rank_m, _ = mean_std([r["effective_rank"] for r in rows])
+                    cos_m, _ = mean_std([r["mean_cosine"] for r in rows])
+                    rate = sum(r["collapsed"] for r in rows) / len(rows)
+                    cells.append({"lr": lr, "batch": batch, "eps": eps, "method": method, "knn_mean": knn_m,
+                                  "knn_std": knn_s, "collapse_rate": rate, "effective_rank": rank_m,
+                                  "mean_cosine": cos_m, "seeds": len(rows)})
+                    shown_eps = f"{eps:.4g}" if method == "simdino" else "n/a"
+                    print(f"| {lr:g} | {batch} | {shown_eps} | {method} | {knn_m:.4f} ± {knn_s:.4f} | {rate:.2f} | "
+                          f"{rank_m:.2f} | {cos_m:.3f} |")
+    report["cells"] = cells
+    path = write_result("simdino_stability", report)
+    overall = {m: mean_std([r["knn"] for r in runs if r["method"] == m])[0] for m in methods}
+    collapse = {m: statistics.fmean([r["collapsed"] for r in runs if r["method"] == m]) for m in methods}
+    print("k-NN / raw pixels: " + ", ".join(f"{m} {overall[m] / report['pixel_knn']:.3f}" for m in methods) +
+          "; collapse rate: " + ", ".join(f"{m} {collapse[m]:.2f}" for m in methods) + f"  -> {path}")
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", default="idx:../shared/data/mnist")
@@ -96,9 +137,16 @@ def main(argv=None) -> int:
     p.add_argument("--prototypes", type=int, default=256)
     p.add_argument("--collapse-rank", type=float, default=2.0)
     p.add_argument("--collapse-cosine", type=float, default=0.95)
+    p.add_argument("--summarise", metavar="JSON", help="only print the table of a finished result file, with the "
+                                                       "collapse thresholds given")
     add_thread_option(p)
     args = p.parse_args(argv)
     apply_threads(args)
+    if args.summarise:
+        import json
+
+        summarise(json.loads(Path(args.summarise).read_text()), args.collapse_rank, args.collapse_cosine)
+        return 0
     from srr.analysis.runs import parse_overrides
 
     defaults = ["dim=32", "depth=2", "heads=2", "patch_size=7"]
@@ -136,33 +184,7 @@ def main(argv=None) -> int:
                         print(f"{method:10s} lr {lr:g} batch {batch} eps {eps} seed {seed}: k-NN {row['knn']:.4f} "
                               f"rank {row['effective_rank']:.2f} cos {row['mean_cosine']:.3f}"
                               f"{' COLLAPSED' if row['collapsed'] else ''} ({row['seconds']:.0f} s)", flush=True)
-    cells = []
-    print("\n| lr | batch | ε | method | k-NN (mean ± std) | collapse rate | effective rank | mean cosine |")
-    print("|---|---|---|---|---|---|---|---|")
-    for lr in lrs:
-        for batch in batches:
-            for eps in epss:
-                for method in METHODS:
-                    rows = [r for r in report["runs"] if r["method"] == method and r["lr"] == lr
-                            and r["batch"] == batch and (method != "simdino" or r["eps"] == eps)]
-                    if not rows:
-                        continue
-                    knn_m, knn_s = mean_std([r["knn"] for r in rows])
-                    rank_m, _ = mean_std([r["effective_rank"] for r in rows])
-                    cos_m, _ = mean_std([r["mean_cosine"] for r in rows])
-                    rate = sum(r["collapsed"] for r in rows) / len(rows)
-                    cells.append({"lr": lr, "batch": batch, "eps": eps, "method": method, "knn_mean": knn_m,
-                                  "knn_std": knn_s, "collapse_rate": rate, "effective_rank": rank_m,
-                                  "mean_cosine": cos_m})
-                    shown_eps = f"{eps:.4g}" if method == "simdino" else "n/a"
-                    print(f"| {lr:g} | {batch} | {shown_eps} | {method} | {knn_m:.4f} ± {knn_s:.4f} | {rate:.2f} | "
-                          f"{rank_m:.2f} | {cos_m:.3f} |")
-    report["cells"] = cells
-    path = write_result("simdino_stability", report)
-    overall = {m: mean_std([r["knn"] for r in report["runs"] if r["method"] == m])[0] for m in METHODS}
-    collapse = {m: statistics.fmean([r["collapsed"] for r in report["runs"] if r["method"] == m]) for m in METHODS}
-    print("k-NN / raw pixels: " + ", ".join(f"{m} {overall[m] / report['pixel_knn']:.3f}" for m in METHODS) +
-          "; collapse rate: " + ", ".join(f"{m} {collapse[m]:.2f}" for m in METHODS) + f"  -> {path}")
+    summarise(report, args.collapse_rank, args.collapse_cosine)
     return 0
 
 
