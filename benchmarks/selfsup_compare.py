@@ -18,6 +18,8 @@ import argparse
 import sys
 from pathlib import Path
 
+import torch
+
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -40,6 +42,20 @@ def matched_width(vit: str, crate: str, args: dict, data) -> tuple[int, int, int
     return best[0], best[1], target
 
 
+def init_knn(model_name: str, margs: dict, data, seed: int) -> dict:
+    """The weighted k-NN accuracy and collapse diagnostics of a model's features at its random initialisation."""
+    from srr.analysis.classifiers import accuracy, weighted_knn
+    from srr.analysis.features import collapse_diagnostics
+
+    torch.manual_seed(seed)
+    model = create_model(model_name, **{**data.model_overrides(), **margs}).eval()
+    with torch.no_grad():
+        z_train, z_test = model.features(data.x_train), model.features(data.x_test)
+    d = collapse_diagnostics(z_test)
+    return {"knn": accuracy(weighted_knn(z_train, data.y_train, z_test, 20, 0.07, data.num_classes), data.y_test),
+            "effective_rank": d["effective_rank"], "mean_cosine": d["mean_cosine"]}
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", default="idx:../shared/data/mnist")
@@ -55,6 +71,8 @@ def main(argv=None) -> int:
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--prototypes", type=int, default=256)
     p.add_argument("--no-mcr2", action="store_true", help="leave out unsupervised MCR² on CRATE")
+    p.add_argument("--init-only", action="store_true", help="only the random initialisations' k-NN (no training; "
+                                                            "writes selfsup_compare_init.json)")
     add_thread_option(p)
     args = p.parse_args(argv)
     apply_threads(args)
@@ -72,6 +90,15 @@ def main(argv=None) -> int:
               "crate_dim": crate_dim, "pixel_knn": pixel_knn(data), "runs": []}
     print(f"ViT width {args.dim}: {vit_params:,} parameters; CRATE width {crate_dim}: {crate_params:,}; raw-pixel "
           f"k-NN {report['pixel_knn']:.4f}", flush=True)
+    inits = {"CRATE": ("crate_nano", {**base, "dim": crate_dim}), "ViT": ("vit_nano", base)}
+    report["random_init"] = {name: [init_knn(m, a, data, seed) for seed in range(args.seeds)]
+                             for name, (m, a) in inits.items()}
+    for name, rows in report["random_init"].items():
+        k, ks = mean_std([r["knn"] for r in rows])
+        print(f"random-init {name}: k-NN {k:.4f} ± {ks:.4f}", flush=True)
+    if args.init_only:
+        write_result("selfsup_compare_init", report)
+        return 0
     for seed in range(args.seeds):
         for name, (objective, model, margs, extra) in contenders.items():  # side by side within each seed
             s = pretrain(objective, extra, model, margs, data, epochs=args.epochs, batch=args.batch, lr=args.lr,
@@ -93,6 +120,9 @@ def main(argv=None) -> int:
         er, _ = mean_std([r["effective_rank"] for r in rows])
         table[name] = {"knn_mean": k, "knn_std": ks, "probe_mean": lp, "probe_std": lps, "effective_rank": er}
         print(f"| {name} | {rows[0]['parameters']:,} | {k:.4f} ± {ks:.4f} | {lp:.4f} ± {lps:.4f} | {er:.2f} |")
+    for name, rows in report["random_init"].items():
+        k, ks = mean_std([r["knn"] for r in rows])
+        print(f"| {name}, random initialisation | | {k:.4f} ± {ks:.4f} | | |")
     print(f"| raw pixels | 0 | {report['pixel_knn']:.4f} | | |")
     report["table"] = table
     path = write_result("selfsup_compare", report)
