@@ -70,3 +70,16 @@ def test_segment_command_writes_the_report(tmp_path, capsys):
     assert len(r["token_norms"]) == 2 and {p.name for p in out.iterdir()} >= {"segmentation.png", "token_norms.png"}
     assert main(["segment", "crate_nano", "--data", "digits", "--out", str(tmp_path / "no")]) == 2
     assert "has no object masks: srr segment needs --data scenes" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_report_of_a_run_on_scenes_has_the_segmentation_section(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["train", "--model", "crate_nano", "--data", "scenes:n=64,test=16,size=16,min_glyph=6,max_glyph=8",
+                 "--set", "patch_size=4", "--set", "pool=cls", "--set", "dim=16", "--set", "heads=2", "--set",
+                 "depth=1", "--epochs", "1", "--batch-size", "32", "--no-progress", "--no-tensorboard", "--out",
+                 str(run)]) == 0
+    assert main(["report", str(run), "--samples", "16", "--ansatz-samples", "16"]) == 0
+    page = (run / "report.html").read_text()
+    assert "Segmentation and outlier tokens" in page and (run / "segment" / "segmentation.json").is_file()
+    assert json.loads((run / "segment" / "segmentation.json").read_text())["images"] == 16
