@@ -4,8 +4,8 @@ and self-supervised (SimDINO), on scenes with exact object masks.
 For each seed the four trainings run one after the other on the same scenes (``--data scenes:…``): CRATE and ViT
 (the CRATE's width chosen so that its parameter count is closest to the ViT's; both read out their [CLS] token, patch
 4), each with ``classification`` and with ``simdino``. Then ``srr segment``'s measurements on the first ``--images``
-test scenes: the Jaccard index of the 60 %-mass attention masks of the last layer (best head, mean over heads), of
-the first-principal-component mask, and the fraction of outlier tokens (norm > 3 × the layer's median) in the last
+test scenes: the Jaccard index of the 60 %-mass attention masks of the last layer (best head, mean over heads) and
+of the first-principal-component mask, in pixels and on the patch grid, and the fraction of outlier tokens (norm > 3 × the layer's median) in the last
 layer, with the share of them on background patches. The task figure is the test accuracy (supervised) or the
 weighted k-NN accuracy (SimDINO). A random initialisation of each model is measured too (the chance level of the
 masks).
@@ -45,7 +45,9 @@ def measure(model, name: str, data, images: int) -> dict:
         r = segmentation_report(Source(model, name, {}, "trained", "image"), data, Path(tmp) / "seg", images)
     last = r["token_norms"][-1]
     return {"jaccard_best": r["jaccard_best_head"], "jaccard_mean": r["jaccard_mean_over_heads"],
-            "jaccard_pca": r["jaccard_pca"], "outliers": last["outlier_fraction"],
+            "jaccard_pca": r["jaccard_pca"], "patch_jaccard_best": r["jaccard_best_head_patches"],
+            "patch_jaccard_mean": r["jaccard_mean_over_heads_patches"], "patch_jaccard_pca": r["jaccard_pca_patches"],
+            "outliers": last["outlier_fraction"],
             "outliers_on_background": last["outliers_on_background"],
             "background_fraction": last["background_fraction"]}
 
@@ -98,14 +100,16 @@ def main(argv=None) -> int:
                       f"{row['jaccard_mean']:.3f}, PCA {row['jaccard_pca']:.3f}, outliers {row['outliers']:.2%} "
                       f"({row['seconds']:.0f} s)", flush=True)
     print("\n| model | training | task accuracy | Jaccard best head | Jaccard mean head | Jaccard PCA | "
-          "outlier tokens (last layer) | outliers on background |")
-    print("|---|---|---|---|---|---|---|---|")
+          "patches: best head | patches: mean head | patches: PCA | outlier tokens (last layer) | "
+          "outliers on background |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     table = {}
     for training in ("random", "supervised", "simdino"):
         for family in models:
             rows = [r for r in report["runs"] if r["family"] == family and r["training"] == training]
             cell = {}
-            for key in ("task", "jaccard_best", "jaccard_mean", "jaccard_pca", "outliers"):
+            for key in ("task", "jaccard_best", "jaccard_mean", "jaccard_pca", "patch_jaccard_best",
+                        "patch_jaccard_mean", "patch_jaccard_pca", "outliers"):
                 values = [r[key] for r in rows if r[key] is not None]
                 cell[key] = mean_std(values) if values else None
             bg = [r["outliers_on_background"] for r in rows if r["outliers_on_background"] is not None]
@@ -117,7 +121,8 @@ def main(argv=None) -> int:
                     return "n/a"
                 return f"{v[0]:.2%} ± {v[1]:.2%}" if pct else f"{v[0]:.3f} ± {v[1]:.3f}"
             print(f"| {family} | {training} | {fmt(cell['task'])} | {fmt(cell['jaccard_best'])} | "
-                  f"{fmt(cell['jaccard_mean'])} | {fmt(cell['jaccard_pca'])} | {fmt(cell['outliers'], True)} | "
+                  f"{fmt(cell['jaccard_mean'])} | {fmt(cell['jaccard_pca'])} | {fmt(cell['patch_jaccard_best'])} | "
+                  f"{fmt(cell['patch_jaccard_mean'])} | {fmt(cell['patch_jaccard_pca'])} | {fmt(cell['outliers'], True)} | "
                   f"{fmt(cell['outliers_on_background'], True)} |")
     report["table"] = table
     path = write_result("segmentation", report)

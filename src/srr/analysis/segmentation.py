@@ -13,6 +13,9 @@ On images with known object masks (``--data scenes``), for the first ``n`` test 
   their first principal direction, thresholded at 0; the sign of the direction is chosen so that the positive side
   is the smaller set of patches (objects cover less of a scene than the background), and the positive side is the
   mask.
+* **At patch resolution** as well (``*_patches`` keys): the same masks on the patch grid against the patches that
+  hold at least one object pixel — a patch mask cannot follow a glyph's strokes inside a patch, so the pixel scores
+  are bounded well below 1 while these are not.
 * **Token norms.** Per layer, the Euclidean norms of the patch tokens of the block output over all n images: their
   quantiles (5, 25, 50, 75, 95 %, maximum), the fraction of *outlier* tokens whose norm exceeds ``outlier_ratio``
   (3) times the layer's median, and where they sit: the fraction of outliers on background patches (no object pixel
@@ -141,12 +144,19 @@ def segmentation_report(src, data, out, n: int = 64, fraction: float = 0.6, outl
     pca = torch.stack([pca_mask(outputs[-1][i, 1:], grid) for i in range(n)])
     pca_px = upsample_mask(pca, patch).numpy()
     pca_j = [jaccard(pca_px[i], fg[i]) for i in range(n)]
-    norms = token_norm_statistics(outputs, _patch_foreground(fg, patch), outlier_ratio)
+    fg_patches = _patch_foreground(fg, patch)
+    grid_masks = mass_mask(maps, fraction).numpy()
+    patch_heads = [float(np.mean([jaccard(grid_masks[i, k], fg_patches[i]) for i in range(n)])) for k in range(heads)]
+    pca_patches = float(np.mean([jaccard(pca[i].numpy(), fg_patches[i]) for i in range(n)]))
+    norms = token_norm_statistics(outputs, fg_patches, outlier_ratio)
     report = {"model": src.name, "source": str(src.path or src.name), "data": data.spec, "images": n,
               "mass_fraction": fraction, "convention": readout_convention(model), "grid": list(grid),
               "patch": list(patch), "jaccard_per_head": head_means, "best_head": best + 1,
               "jaccard_best_head": head_means[best], "jaccard_mean_over_heads": float(np.mean(head_means)),
-              "jaccard_pca": float(np.mean(pca_j)), "outlier_ratio": outlier_ratio, "token_norms": norms,
+              "jaccard_pca": float(np.mean(pca_j)), "jaccard_per_head_patches": patch_heads,
+              "jaccard_best_head_patches": max(patch_heads),
+              "jaccard_mean_over_heads_patches": float(np.mean(patch_heads)), "jaccard_pca_patches": pca_patches,
+              "outlier_ratio": outlier_ratio, "token_norms": norms,
               "outlier_fraction_last_layer": norms[-1]["outlier_fraction"]}
     images = data.unnormalize(x)[:, 0].numpy()
     with publish_folder(out) as tmp:
