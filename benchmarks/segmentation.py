@@ -5,10 +5,10 @@ For each seed the four trainings run one after the other on the same scenes (``-
 (the CRATE's width chosen so that its parameter count is closest to the ViT's; both read out their [CLS] token, patch
 4), each with ``classification`` and with ``simdino``. Then ``srr segment``'s measurements on the first ``--images``
 test scenes: the Jaccard index of the 60 %-mass attention masks of the last layer (best head, mean over heads) and
-of the first-principal-component mask, in pixels and on the patch grid, and the fraction of outlier tokens (norm > 3 × the layer's median) in the last
-layer, with the share of them on background patches. The task figure is the test accuracy (supervised) or the
-weighted k-NN accuracy (SimDINO). A random initialisation of each model is measured too (the chance level of the
-masks).
+of the first-principal-component mask, in pixels and on the patch grid, and the fraction of outlier tokens
+(norm > 3 × the layer's median) in the last layer, with the share of them on background patches. The task figure
+is the test accuracy (supervised) or the weighted k-NN accuracy (SimDINO). A random initialisation of each model is
+measured too (the chance level of the masks).
 
     python benchmarks/segmentation.py                                     # 3 seeds
     python benchmarks/segmentation.py --scenes n=400,test=100 --epochs 2 --seeds 1 --out-dir /tmp     # trial
@@ -122,7 +122,8 @@ def main(argv=None) -> int:
                 return f"{v[0]:.2%} ± {v[1]:.2%}" if pct else f"{v[0]:.3f} ± {v[1]:.3f}"
             print(f"| {family} | {training} | {fmt(cell['task'])} | {fmt(cell['jaccard_best'])} | "
                   f"{fmt(cell['jaccard_mean'])} | {fmt(cell['jaccard_pca'])} | {fmt(cell['patch_jaccard_best'])} | "
-                  f"{fmt(cell['patch_jaccard_mean'])} | {fmt(cell['patch_jaccard_pca'])} | {fmt(cell['outliers'], True)} | "
+                  f"{fmt(cell['patch_jaccard_mean'])} | {fmt(cell['patch_jaccard_pca'])} | "
+                  f"{fmt(cell['outliers'], True)} | "
                   f"{fmt(cell['outliers_on_background'], True)} |")
     report["table"] = table
     path = write_result("segmentation", report)

@@ -3,9 +3,10 @@
 Registered here: ``classification`` (cross-entropy on images), ``mse`` (the square loss on one-hot labels),
 ``mcr2`` (MCR² on image features), ``lm`` (next-token prediction on text), ``sparse_coding`` (signals to sparse
 codes, LISTA), and the self-supervised ``dino``, ``simdino`` and ``mcr2_views`` (unsupervised MCR², the views of each
-image its group), which ``srr pretrain`` runs. ``srr train --objective NAME`` picks one; every field of its ``Config`` is a flag.
+image its group), which ``srr pretrain`` runs. ``srr train --objective NAME`` picks one; every field of its
+``Config`` is a flag.
 """
-from . import classification, dino, language, mcr2, mcr2_views, mse, simdino, sparse_coding  # noqa: F401  (register the objectives)
+from . import classification, dino, language, mcr2, mcr2_views, mse, simdino, sparse_coding  # noqa: F401 (register)
 from .base import Inputs, Objective, ObjectiveConfig, RoundSampler, get_objective, list_objectives, register_objective
 from .classification import Classification, ClassificationConfig
 from .language import LanguageConfig, LanguageModelling, evaluate_lm
