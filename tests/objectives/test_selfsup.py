@@ -229,3 +229,41 @@ def test_the_simdino_recipe_resolves():
     plan = plan_training(recipe="simdino_digits")
     assert plan.objective == "simdino" and plan.model == "crate_nano" and plan.data == "digits"
     assert plan.objective_config.head_dim == 64 and plan.train.batch_size == 128 and plan.sources["epochs"] != "default"
+
+
+def _objective(cls_name, **config):
+    from srr.data import load_data
+    from srr.models import create_model
+    from srr.objectives import get_objective
+
+    data = load_data("digits")
+    model = create_model("crate_nano", dim=16, depth=1, heads=2, patch_size=2, **data.model_overrides())
+    cls = get_objective(cls_name)
+    obj = cls(cls.Config(head_hidden=8, head_dim=6, local_crops=1, **config), data).to(torch.device("cpu"))
+    obj.check_model(model)
+    net = obj.network(model)
+    batch = data.train_set.__getitems__(list(range(10)))
+    return obj, net, obj.prepare(batch, torch.Generator().manual_seed(0))
+
+
+def test_the_mcr2_views_objective_computes_views_rate_reduction_of_its_features():
+    obj, net, inputs = _objective("mcr2_views", eps=0.5)
+    loss, terms = obj.loss_from(obj.statistics(net, inputs))
+    views = [F.normalize(v.double(), dim=-1) for v in net(inputs.x)]
+    want = views_rate_reduction(views, 0.5)
+    assert abs(float(loss.detach()) - float(want["loss"].detach())) < 1e-4
+    assert abs(float(terms["R"]) - float(want["R"].detach())) < 1e-4
+
+
+def test_the_dino_objective_uses_then_updates_its_centre():
+    obj, net, inputs = _objective("dino", prototypes=5, centre_momentum=0.9)
+    obj.centre.copy_(torch.arange(5.0))
+    loss, _ = obj.loss_from(obj.statistics(net, inputs))
+    with torch.no_grad():
+        teacher, student = obj.teacher(inputs.x[:2]), net(inputs.x)
+    want = dino_item_losses(teacher, student, torch.arange(5.0), 0.04, 0.1).mean()
+    assert abs(float(loss.detach()) - float(want)) < 1e-5
+    batch_centre = torch.cat(teacher).mean(0)
+    obj.after_step(net, 1, 10)
+    assert torch.allclose(obj.centre, 0.9 * torch.arange(5.0) + 0.1 * batch_centre, atol=1e-6)
+    assert torch.equal(obj.state_dict()["centre"], obj.centre)
