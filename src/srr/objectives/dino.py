@@ -28,7 +28,7 @@ from torch import Tensor, nn
 
 from ..settings import option
 from .base import Inputs, register_objective
-from .selfsup import ProjectionHead, SelfSupConfig, SelfSupervised
+from .selfsup import ProjectionHead, SelfSupConfig, SelfSupervised, full_precision
 
 __all__ = ["DINOConfig", "DINO", "PrototypeHead", "dino_item_losses"]
 
@@ -96,9 +96,12 @@ class DINO(SelfSupervised):
         return net
 
     def statistics(self, net: nn.Module, inputs: Inputs) -> dict[str, Tensor]:
+        student, teacher = net(inputs.x), self.teacher_outputs(inputs.x)
+        with full_precision(student[0]):
+            return self._statistics(inputs, [s.float() for s in student], [t.float() for t in teacher])
+
+    def _statistics(self, inputs: Inputs, student: list[Tensor], teacher: list[Tensor]) -> dict[str, Tensor]:
         c = self.config
-        student = net(inputs.x)
-        teacher = [t.float() for t in self.teacher_outputs(inputs.x)]
         tau_t = c.teacher_temp if c.sharpening else c.student_temp
         centre = self.centre if c.centering else torch.zeros_like(self.centre)
         per_item = dino_item_losses(teacher, student, centre, tau_t, c.student_temp)

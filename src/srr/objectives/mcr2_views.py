@@ -25,7 +25,7 @@ from torch import Tensor, nn
 from ..measures import logdet_i_plus
 from ..settings import option
 from .base import Inputs, register_objective
-from .selfsup import SelfSupConfig, SelfSupervised
+from .selfsup import SelfSupConfig, SelfSupervised, full_precision
 
 __all__ = ["MCR2ViewsConfig", "MCR2Views", "views_rate_reduction"]
 
@@ -58,11 +58,13 @@ class MCR2Views(SelfSupervised):
     decomposable = False
 
     def statistics(self, net: nn.Module, inputs: Inputs) -> dict[str, Tensor]:
-        views = [F.normalize(s.float(), dim=-1) for s in net(inputs.x)]
-        z = torch.stack(views, dim=1)
-        n, v, p = z.shape
-        rc = (0.5 * logdet_i_plus(z @ z.mT, p / (v * self.config.eps ** 2))).sum()
-        return {"gram": sum(x.mT @ x for x in views), "rc": rc, "count": z.new_tensor(float(n))}
+        out = net(inputs.x)
+        with full_precision(out[0]):
+            views = [F.normalize(s.float(), dim=-1) for s in out]
+            z = torch.stack(views, dim=1)
+            n, v, p = z.shape
+            rc = (0.5 * logdet_i_plus(z @ z.mT, p / (v * self.config.eps ** 2))).sum()
+            return {"gram": sum(x.mT @ x for x in views), "rc": rc, "count": z.new_tensor(float(n))}
 
     def loss_from(self, stats: dict[str, Tensor]):
         n, gram = stats["count"].detach(), stats["gram"]

@@ -39,7 +39,8 @@ from .base import Inputs, ObjectiveConfig
 from .images import EpochSampler, ImageObjective
 from .views import multi_crop
 
-__all__ = ["SelfSupConfig", "SelfSupervised", "SelfSupNet", "ProjectionHead", "ema_momentum", "FEATURE_BATCH"]
+__all__ = ["SelfSupConfig", "SelfSupervised", "SelfSupNet", "ProjectionHead", "ema_momentum", "FEATURE_BATCH",
+           "full_precision"]
 
 FEATURE_BATCH = 512
 DIAGNOSTIC_EPS = 0.5
@@ -72,6 +73,12 @@ class SelfSupConfig(ObjectiveConfig):
     knn_bank: int = option(0, "training images in the k-NN bank and the probe (0: all)", low=0, high=1 << 40,
                            resume="free")
     probe: bool = option(True, "fit a linear probe on the frozen features at the end", resume="free")
+
+
+def full_precision(t: Tensor):
+    """A context without autocast on ``t``'s device: the losses' Gram matrices and similarities in float32 at least
+    (a bfloat16 Gram matrix is not positive semi-definite to round-off)."""
+    return torch.autocast(t.device.type, enabled=False)
 
 
 def ema_momentum(m0: float, step: int, total: int) -> float:

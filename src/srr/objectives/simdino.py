@@ -30,7 +30,7 @@ from torch import Tensor, nn
 from ..measures import logdet_i_plus
 from ..settings import option
 from .base import Inputs, register_objective
-from .selfsup import SelfSupConfig, SelfSupervised
+from .selfsup import SelfSupConfig, SelfSupervised, full_precision
 
 __all__ = ["SimDINOConfig", "SimDINO", "simdino_loss"]
 
@@ -98,9 +98,11 @@ class SimDINO(SelfSupervised):
     decomposable = False
 
     def statistics(self, net: nn.Module, inputs: Inputs) -> dict[str, Tensor]:
-        student = [F.normalize(s.float(), dim=-1) for s in net(inputs.x)]
-        teacher = [F.normalize(t.float(), dim=-1) for t in self.teacher_outputs(inputs.x)]
-        return _statistics(teacher, student, self.config.rate_features)
+        student, teacher = net(inputs.x), self.teacher_outputs(inputs.x)
+        with full_precision(student[0]):
+            student = [F.normalize(s.float(), dim=-1) for s in student]
+            teacher = [F.normalize(t.float(), dim=-1) for t in teacher]
+            return _statistics(teacher, student, self.config.rate_features)
 
     def loss_from(self, stats: dict[str, Tensor]):
         loss, terms = _loss(stats, self.config.eps, self.config.gamma)
