@@ -13,7 +13,7 @@ from srr.settings import field_info
 from srr.training import TrainConfig
 
 BASE = {"classification": [], "mse": [], "mcr2": [], "lm": ["--data", "text:corpus.txt"],
-        "sparse_coding": []}  # no file is opened
+        "sparse_coding": [], "simdino": [], "dino": [], "mcr2_views": []}  # no file is opened
 
 
 def plan(argv: list[str]):

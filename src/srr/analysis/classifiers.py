@@ -4,6 +4,9 @@
   features (uncentred, as the authors' ``nearsub``); a sample z goes to ``argmin_j ‖(I − U_j U_jᵀ) z‖``.
 * k-NN: the ``k`` training features with the largest inner product ``⟨z, z_i⟩`` (the cosine similarity for unit
   features) vote; ties go to the smallest label.
+* Weighted k-NN (the self-supervised protocol): features L2-normalised, the ``k`` training features of largest
+  cosine similarity s_i vote for their class with weight ``exp(s_i / T)`` (T = 0.07, k = 20 by default); the class
+  of largest total weight wins (ties: the smallest label).
 
 Features are (m, …) and flattened per sample; no normalisation happens inside (MCR² and ReduNet features are unit
 norm already).
@@ -19,7 +22,7 @@ from .. import checks
 from ..checks import check_allocation, check_int
 from ..errors import ConfigError, DataError
 
-__all__ = ["class_subspaces", "nearest_subspace", "knn", "accuracy"]
+__all__ = ["class_subspaces", "nearest_subspace", "knn", "weighted_knn", "accuracy"]
 
 
 def _flat(z: Tensor, name: str) -> Tensor:
@@ -105,6 +108,32 @@ def knn(train: Tensor, train_labels: Tensor, test: Tensor, k: int = 5, num_class
         idx = (x[i:i + chunk] @ z.mT).topk(k, dim=1).indices
         votes = torch.zeros(len(idx), nk, dtype=torch.long).scatter_add_(1, y[idx], torch.ones_like(idx))
         preds.append(votes.argmax(dim=1))  # first maximum: ties go to the smallest label
+    return torch.cat(preds) if preds else torch.zeros(0, dtype=torch.long)
+
+
+def weighted_knn(train: Tensor, train_labels: Tensor, test: Tensor, k: int = 20, temperature: float = 0.07,
+                 num_classes: int | None = None, chunk: int = 2048) -> Tensor:
+    """Predicted labels of ``test``: votes of the ``k`` most cosine-similar training features, weighted by
+    ``exp(similarity / temperature)`` (module docstring)."""
+    z = _flat(train, "train features")
+    y, nk = _labels(train_labels, len(z), num_classes)
+    if isinstance(k, bool) or not isinstance(k, numbers.Integral) or not 1 <= k <= len(z):
+        raise ConfigError(f"k must lie in [1, {len(z)}] (an integer), got {k!r}")
+    k = int(k)
+    temperature = checks.check_number(temperature, "temperature", low=0.0, high=1e6, low_open=True)
+    chunk = check_int(chunk, "chunk", low=1)
+    x = _flat(test, "test features")
+    _same_width(z, x)
+    rows = min(chunk, len(x))
+    check_allocation(rows * (len(z) + 2 * nk + 2 * k) * 8, f"weighted_knn: the similarities of a chunk of {rows:,} "
+                     f"test samples to {len(z):,} training samples, and their votes for K = {nk:,} classes")
+    z = z / z.norm(dim=1, keepdim=True).clamp_min(1e-12)
+    x = x / x.norm(dim=1, keepdim=True).clamp_min(1e-12)
+    preds = []
+    for i in range(0, len(x), chunk):
+        sim, idx = (x[i:i + chunk] @ z.mT).topk(k, dim=1)
+        votes = torch.zeros(len(idx), nk, dtype=z.dtype).scatter_add_(1, y[idx], torch.exp(sim / temperature))
+        preds.append(votes.argmax(dim=1))
     return torch.cat(preds) if preds else torch.zeros(0, dtype=torch.long)
 
 

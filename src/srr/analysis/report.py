@@ -9,7 +9,8 @@ crash between two of its files) is computed again and published whole. Sections 
   held-out figure the objective logged);
 * transformers (image or text): the layer-by-layer compression and sparsity against a random copy, the attention
   maps (over patches, or the patterns of a text window);
-* image classifiers: the feature ansatz (not for MCR² runs, whose classifier head is untrained);
+* image classifiers: the feature ansatz (not for MCR² or self-supervised runs, whose classifier head is untrained);
+* runs on scenes with object masks (``--data scenes``): the segmentation masks and token norms of ``srr segment``;
 * language models: a sample of generated text;
 * ReduNet: ΔR, R and R^c per layer, the accuracies, the cosine-similarity matrices.
 """
@@ -103,6 +104,17 @@ def _ansatz_section(rep: dict, png: Path) -> str:
         rows.append(row)
     note = f"{rep['variant']}. {rep['samples']} training images; init: {rep['init']}."
     return embed_png(png, "feature ansatz") + _table(header, rows) + f'<p class="note">{html.escape(note)}</p>'
+
+
+def _segment_section(rep: dict, folder: Path) -> str:
+    heads = ", ".join(f"{j:.3f}" for j in rep["jaccard_per_head"])
+    note = (f"{rep['images']} test scenes; masks keep {rep['mass_fraction']:.0%} of each head's read-out attention "
+            f"(last layer); Jaccard per head {heads}; best head {rep['best_head']} {rep['jaccard_best_head']:.3f}, "
+            f"mean over heads {rep['jaccard_mean_over_heads']:.3f}, first principal component "
+            f"{rep['jaccard_pca']:.3f}; outlier tokens (norm > {rep['outlier_ratio']:g} x median) in the last layer: "
+            f"{rep['outlier_fraction_last_layer']:.2%}")
+    return (embed_png(folder / "segmentation.png", "segmentation masks") +
+            embed_png(folder / "token_norms.png", "token norms") + f'<p class="note">{html.escape(note)}</p>')
 
 
 def render_html(title: str, facts: list[tuple[str, str]], sections: list[tuple[str, str]]) -> str:
@@ -220,12 +232,20 @@ def build_report(run_dir, out=None, *, index: int = 0, samples: int = 512, ansat
             sections.append((title, _attention_section(rep, folder / "attention_grid.png", overlay)))
         elif data is not None:
             skipped.append(f"attention maps ({src.name}'s attention forms no token-by-token matrix)")
-        if data is not None and src.task == "image" and objective != "mcr2":
+        if data is not None and getattr(data, "scenes", None) is not None and _forms_attention(src.model) \
+                and hasattr(src.model, "patch_hw"):
+            from .segmentation import segmentation_report
+
+            rep, folder = cached("segment", ("segmentation.json", "segmentation.png", "token_norms.png"),
+                                 lambda f: segmentation_report(src, data, f))
+            sections.append(("Segmentation and outlier tokens", _segment_section(rep, folder)))
+        untrained_head = objective in ("mcr2", "simdino", "dino", "mcr2_views")
+        if data is not None and src.task == "image" and not untrained_head:
             rep, folder = cached("ansatz", ("ansatz.json", "ansatz.png"),
                                  lambda f: ansatz_report(src, data, f, ansatz_samples))
             sections.append(("Feature ansatz and tight frames", _ansatz_section(rep, folder / "ansatz.png")))
-        elif objective == "mcr2":
-            skipped.append("feature ansatz (an MCR² run's classifier head is untrained)")
+        elif untrained_head:
+            skipped.append(f"feature ansatz (a {objective} run's classifier head is untrained)")
         if data is not None and src.task == "lm":
             sections.append(("Generated text", _text_sample(src.model, data)))
         if skipped:

@@ -6,11 +6,11 @@ import sys
 
 from ..errors import SrrError
 from . import (analyze, ansatz, attention, compare, convert, denoise, evaluate, export, generate, models, predict,
-               redunet, report, reproduce, sparse_coding, synthetic, train)
+               pretrain, redunet, report, reproduce, segment, sparse_coding, synthetic, train)
 
 # Each module provides NAME, HELP, add_arguments(parser) and run(args) -> int.
-COMMANDS = [train, analyze, attention, ansatz, synthetic, denoise, sparse_coding, report, models, redunet, generate,
-            evaluate, predict, compare, export, convert, reproduce]
+COMMANDS = [train, pretrain, analyze, attention, ansatz, synthetic, denoise, sparse_coding, report, models, redunet,
+            generate, evaluate, predict, compare, export, convert, reproduce, segment]
 
 
 class Parser(argparse.ArgumentParser):

@@ -4,7 +4,7 @@ text).
 Every image source returns an :class:`ImageData`; text sources return :class:`TextData`; ``sparse:`` returns
 :class:`SparseCodes` (signals with their sparse codes).
 """
-from . import cifar, digits, folder, idx, npz, sparse, synthetic, text  # noqa: F401  (register the sources)
+from . import cifar, digits, folder, idx, npz, scenes, sparse, synthetic, text  # noqa: F401  (register the sources)
 from .idx import read_idx
 from .image_data import ImageData
 from .images import ArrayImages, TensorImages
