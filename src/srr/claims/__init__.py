@@ -6,7 +6,7 @@ results, one Markdown table and one HTML page.
 from __future__ import annotations
 
 from . import layers  # noqa: F401, I001 - each module registers its claims, in the order of the table
-from . import complexity, redunet, learning, attention  # noqa: F401, I001
+from . import complexity, redunet, learning, attention, selfsup  # noqa: F401, I001
 from .base import SCALES, VERDICTS, Claim, Context, Measured, get_claim, list_claims, register_claim, spread, verdict
 from .runner import claim_command, html_page, markdown_table, reproduce, splice_readme
 
