@@ -14,6 +14,7 @@ LAYERS = [
     {"models"},
     {"redunet", "data", "interop"},
     {"analysis"},
+    {"circuits"},
     {"objectives"},
     {"training"},
     {"principles"},
