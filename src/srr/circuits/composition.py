@@ -38,19 +38,52 @@ def composition_score(kind: str, earlier_ov: Tensor, later_qk: Tensor | None, la
     return 0.0 if denominator == 0.0 else float(torch.linalg.matrix_norm(product)) / denominator
 
 
+def _gram(f: tuple[Tensor, Tensor]) -> tuple[Tensor, Tensor]:
+    """(LᵀL, R Rᵀ), both p × p, of a factorised matrix L R."""
+    return f[0].T @ f[0], f[1] @ f[1].T
+
+
+def _norm_sq(gram: tuple[Tensor, Tensor]) -> float:
+    """‖L R‖_F² = trace(LᵀL · R Rᵀ)."""
+    return float((gram[0] * gram[1].T).sum())
+
+
+def _product_norm(a: tuple[Tensor, Tensor], ga: tuple[Tensor, Tensor], b: tuple[Tensor, Tensor],
+                  gb: tuple[Tensor, Tensor]) -> float:
+    """‖(L_a R_a)(L_b R_b)‖_F from the p × p pieces: with M = R_a L_b, ‖L_a M R_b‖² = trace(Mᵀ L_aᵀL_a M R_b R_bᵀ)."""
+    m = a[1] @ b[0]
+    return max(float(((ga[0] @ m) * (m @ gb[1])).sum()), 0.0) ** 0.5
+
+
 def composition_scores(heads: list[list[HeadWeights]]) -> list[dict]:
     """Every pair (earlier layer, head) → (later layer, head) with its three scores: a list of dicts
-    ``{"from": [layer, head], "to": [layer, head], "q": …, "k": …, "v": …}``."""
+    ``{"from": [layer, head], "to": [layer, head], "q": …, "k": …, "v": …}`` (``None`` where the later head has no
+    W_QK). Computed from the factors of W_QK = W_Qᵀ W_K and W_OV = W_O W_V in O(p²d) per pair, never forming a
+    d × d product; equal to :func:`composition_score` on the dense matrices."""
+    info = []
+    for layer in heads:
+        for h in layer:
+            qk = h.qk_factors
+            qkt = None if qk is None else (qk[1].T, qk[0].T)
+            ov = h.ov_factors
+            info.append((h, qk, qkt, ov, None if qk is None else _gram(qk), None if qk is None else _gram(qkt),
+                         _gram(ov)))
     rows = []
-    for l1, layer1 in enumerate(heads):
-        for layer2 in heads[l1 + 1:]:
-            for h1 in layer1:
-                ov1 = h1.ov
-                for h2 in layer2:
-                    qk2, ov2 = h2.qk, h2.ov
-                    row = {"from": [h1.layer, h1.head], "to": [h2.layer, h2.head]}
-                    row.update({kind: composition_score(kind, ov1, qk2, ov2) for kind in KINDS})
-                    rows.append(row)
+    for h1, _, _, ov1, _, _, g_ov1 in info:
+        n_ov1 = _norm_sq(g_ov1) ** 0.5
+        for h2, qk2, qkt2, ov2, g_qk2, g_qkt2, g_ov2 in info:
+            if h2.layer <= h1.layer:
+                continue
+            row = {"from": [h1.layer, h1.head], "to": [h2.layer, h2.head]}
+            if qk2 is None:
+                row["q"] = row["k"] = None
+            else:
+                scale = _norm_sq(g_qk2) ** 0.5 * n_ov1
+                row["q"] = 0.0 if scale == 0 else _product_norm(qkt2, g_qkt2, ov1, g_ov1) / scale
+                row["k"] = 0.0 if scale == 0 else _product_norm(qk2, g_qk2, ov1, g_ov1) / scale
+            scale = _norm_sq(g_ov2) ** 0.5 * n_ov1
+            row["v"] = 0.0 if scale == 0 else _product_norm(ov2, g_ov2, ov1, g_ov1) / scale
+            rows.append(row)
     return rows
 
 

@@ -33,7 +33,7 @@ from torch import Tensor, nn
 from ..errors import ConfigError
 from ..operators import MSSA, TSSA, MultiHeadSelfAttention
 
-__all__ = ["HeadWeights", "head_weights", "symmetry_score", "spectrum", "is_symmetric_psd"]
+__all__ = ["HeadWeights", "head_weights", "symmetry_score", "spectrum", "low_rank_spectrum", "is_symmetric_psd"]
 
 
 @dataclass
@@ -58,6 +58,16 @@ class HeadWeights:
     def ov(self) -> Tensor:
         """W_OV = W_O W_V (d × d)."""
         return self.W_O @ self.W_V
+
+    @property
+    def qk_factors(self) -> tuple[Tensor, Tensor] | None:
+        """(W_Qᵀ, W_K): W_QK as a product d × p times p × d, or ``None``."""
+        return None if self.W_Q is None else (self.W_Q.T, self.W_K)
+
+    @property
+    def ov_factors(self) -> tuple[Tensor, Tensor]:
+        """(W_O, W_V): W_OV as a product d × p times p × d."""
+        return self.W_O, self.W_V
 
 
 def _gamma(norm: nn.Module, dim: int) -> Tensor:
@@ -122,6 +132,13 @@ def spectrum(m: Tensor, k: int | None = None) -> Tensor:
     values = torch.linalg.eigvals(m.double())
     values = values[torch.argsort(values.abs(), descending=True)]
     return values if k is None else values[:k]
+
+
+def low_rank_spectrum(left: Tensor, right: Tensor) -> Tensor:
+    """The eigenvalues of ``left @ right`` (d × p times p × d) that can be non-zero: those of ``right @ left`` (p × p),
+    ordered by decreasing modulus (the other d − p are 0). O(p²d) instead of O(d³)."""
+    values = torch.linalg.eigvals((right @ left).double())
+    return values[torch.argsort(values.abs(), descending=True)]
 
 
 def is_symmetric_psd(m: Tensor, tol: float = 1e-12) -> bool:

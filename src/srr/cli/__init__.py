@@ -5,11 +5,11 @@ import argparse
 import sys
 
 from ..errors import SrrError
-from . import (analyze, ansatz, attention, compare, convert, denoise, evaluate, export, generate, models, predict,
-               redunet, report, reproduce, sparse_coding, synthetic, train)
+from . import (analyze, ansatz, attention, circuits, compare, convert, denoise, evaluate, export, generate, models,
+               predict, redunet, report, reproduce, sparse_coding, synthetic, train)
 
 # Each module provides NAME, HELP, add_arguments(parser) and run(args) -> int.
-COMMANDS = [train, analyze, attention, ansatz, synthetic, denoise, sparse_coding, report, models, redunet, generate,
+COMMANDS = [train, analyze, attention, circuits, ansatz, synthetic, denoise, sparse_coding, report, models, redunet, generate,
             evaluate, predict, compare, export, convert, reproduce]
 
 
