@@ -1,0 +1,185 @@
+"""The induction study: do two-layer attention-only models with tied symmetric attention form induction heads?
+
+Side by side, same data, optimiser, steps and seeds: two-layer attention-only models with untied attention (MHSA,
+GPT-style: W_QK = W_Qᵀ W_K free) and with tied symmetric attention (MSSA as in AoT: W_QK = U Uᵀ), plus one-layer
+controls of both (an induction head needs two layers). The task: sequences of T uniform random tokens repeated
+twice, after a random prefix that makes the period vary between T/2 and T (so that a head attending to a fixed
+relative position cannot solve it: one layer alone can then only guess); the first copy is unpredictable (loss ln V),
+the second is predictable only by copying from the first, i.e. by an induction mechanism. The probe has the period T
+and no prefix. Every ``--eval-every`` steps, on a fixed probe: the loss on the second copy, the
+in-context-learning score (second-copy minus first-copy loss) and the largest induction, previous-token and
+duplicate-token scores over the heads (:mod:`srr.circuits.patterns`). The phase change is the first evaluated step at
+which the second-copy loss falls below half of ln V.
+
+Writes ``benchmarks/results/induction.json`` (curves per model and seed, the table) and ``induction.png``, prints the
+table and one line of ratios (final second-copy loss of each model over the untied two-layer model's).
+
+    python benchmarks/induction.py                          # the documented run (3 seeds, 1500 steps)
+    python benchmarks/induction.py --steps 100 --seeds 1    # smoke test
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import RESULTS, add_thread_option, apply_threads, shown, write_result  # noqa: E402
+
+from srr.circuits import (AttentionOnlyGPT, attention_patterns, icl_score, pattern_scores,  # noqa: E402
+                          position_losses, repeated_tokens)
+from srr.io import atomic_path  # noqa: E402
+
+MODELS = {  # name: (attention, depth)
+    "untied-2L": ("untied", 2),
+    "tied-2L": ("tied", 2),
+    "untied-1L": ("untied", 1),
+    "tied-1L": ("tied", 1),
+}
+
+
+def build(name: str, args, seed: int) -> AttentionOnlyGPT:
+    attention, depth = MODELS[name]
+    torch.manual_seed(seed)
+    config = AttentionOnlyGPT.Config(vocab_size=args.vocab, context=2 * args.length, dim=args.dim, depth=depth,
+                                     heads=args.heads, attention=attention)
+    return AttentionOnlyGPT(config)
+
+
+def training_batch(vocab: int, length: int, batch: int, generator: torch.Generator) -> torch.Tensor:
+    """(batch, 2·length) token ids: per sequence a period P drawn uniformly from [length/2, length], a prefix of
+    2(length − P) random tokens, then P random tokens twice. The period varies, so attending to a fixed relative
+    position cannot copy the first occurrence: only content (an induction mechanism) can."""
+    n = 2 * length
+    ids = torch.randint(0, vocab, (batch, n), generator=generator)
+    periods = torch.randint(length // 2, length + 1, (batch,), generator=generator)
+    for row, period in zip(ids, periods.tolist()):
+        start = n - 2 * period
+        row[start + period:] = row[start:start + period]
+    return ids
+
+
+def evaluate(model, probe, length: int) -> dict:
+    model.eval()
+    with torch.no_grad():
+        icl = icl_score(position_losses(model, probe), length)
+        scores = pattern_scores(attention_patterns(model, probe), length)
+    model.train()
+    best = max(scores, key=lambda r: r["induction"])
+    return {**icl, "induction": best["induction"], "induction_head": [best["layer"], best["head"]],
+            "previous_token": max(r["previous_token"] for r in scores),
+            "duplicate_token": max(r["duplicate_token"] for r in scores)}
+
+
+def train_one(name: str, args, seed: int, probe) -> dict:
+    model = build(name, args, seed)
+    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.9, 0.98), weight_decay=0.01)
+    generator = torch.Generator().manual_seed(1000 + seed)
+    curve, losses = [], []
+    start = time.perf_counter()
+    for step in range(args.steps + 1):
+        if step % args.eval_every == 0:
+            row = evaluate(model, probe, args.length)
+            row.update(step=step, train_loss=sum(losses) / len(losses) if losses else None)
+            curve.append(row)
+            losses = []
+        if step == args.steps:
+            break
+        ids = training_batch(args.vocab, args.length, args.batch, generator)
+        logits = model(ids)[:, :-1]
+        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), ids[:, 1:].reshape(-1))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        losses.append(float(loss.detach()))
+    threshold = math.log(args.vocab) / 2
+    change = next((r["step"] for r in curve if r["loss_second_copy"] < threshold), None)
+    final = curve[-1]
+    return {"model": name, "seed": seed, "phase_change_step": change, "final_induction": final["induction"],
+            "final_loss_second_copy": final["loss_second_copy"], "final_icl_score": final["icl_score"],
+            "final_previous_token": final["previous_token"], "seconds": time.perf_counter() - start, "curve": curve}
+
+
+def plot(runs: list[dict], path: Path, ln_v: float) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    colours = dict(zip(MODELS, ("tab:blue", "tab:red", "tab:cyan", "tab:pink")))
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+    seen = set()
+    for run in runs:
+        steps = [r["step"] for r in run["curve"]]
+        label = None if run["model"] in seen else run["model"]
+        seen.add(run["model"])
+        axes[0].plot(steps, [r["loss_second_copy"] for r in run["curve"]], color=colours[run["model"]], label=label)
+        axes[1].plot(steps, [r["induction"] for r in run["curve"]], color=colours[run["model"]], label=label)
+    axes[0].axhline(ln_v, color="grey", linestyle=":", linewidth=1)
+    axes[0].axhline(ln_v / 2, color="grey", linestyle="--", linewidth=1)
+    axes[0].set(xlabel="step", ylabel="loss on the second copy (nats)", title="loss where copying helps")
+    axes[1].set(xlabel="step", ylabel="best induction score", title="induction score (best head)", ylim=(0, 1))
+    for ax in axes:
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=110)
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
+    parser.add_argument("--seeds", type=int, default=3, help="seeds per model (default 3)")
+    parser.add_argument("--steps", type=int, default=1500, help="training steps (default 1500)")
+    parser.add_argument("--batch", type=int, default=32, help="sequences per step (default 32)")
+    parser.add_argument("--vocab", type=int, default=64, help="vocabulary V (default 64)")
+    parser.add_argument("--length", type=int, default=16, help="length T of the repeated sequence (default 16)")
+    parser.add_argument("--dim", type=int, default=64, help="width d (default 64)")
+    parser.add_argument("--heads", type=int, default=4, help="heads per layer (default 4)")
+    parser.add_argument("--lr", type=float, default=1e-3, help="AdamW learning rate (default 1e-3)")
+    parser.add_argument("--eval-every", type=int, default=50, help="steps between evaluations (default 50)")
+    add_thread_option(parser)
+    args = parser.parse_args(argv)
+    apply_threads(args)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    probe = repeated_tokens(args.vocab, args.length, batch=64, seed=12345)
+    runs = []
+    for seed in range(args.seeds):
+        for name in args.models:
+            run = train_one(name, args, seed, probe)
+            runs.append(run)
+            print(f"{name:>10} seed {seed}: phase change at {run['phase_change_step']}, induction "
+                  f"{run['final_induction']:.3f}, second-copy loss {run['final_loss_second_copy']:.3f} "
+                  f"({run['seconds']:.0f} s)", flush=True)
+    table = [{k: v for k, v in run.items() if k != "curve"} for run in runs]
+    settings = {k: getattr(args, k) for k in ("steps", "batch", "vocab", "length", "dim", "heads", "lr", "eval_every",
+                                              "seeds")}
+    path = write_result("induction", {"settings": settings, "ln_vocab": math.log(args.vocab), "table": table,
+                                      "runs": runs})
+    plot(runs, path.with_suffix(".png"), math.log(args.vocab))
+    print(f"{'model':>10}  {'seed':>4}  {'phase change':>12}  {'induction':>9}  {'loss 2nd copy':>13}  {'ICL':>7}")
+    for row in table:
+        step = "-" if row["phase_change_step"] is None else str(row["phase_change_step"])
+        print(f"{row['model']:>10}  {row['seed']:>4}  {step:>12}  {row['final_induction']:>9.3f}  "
+              f"{row['final_loss_second_copy']:>13.3f}  {row['final_icl_score']:>+7.3f}")
+    base = [r["final_loss_second_copy"] for r in table if r["model"] == "untied-2L"]
+    if base:
+        ref = sum(base) / len(base)
+        ratios = []
+        for name in args.models:
+            own = [r["final_loss_second_copy"] for r in table if r["model"] == name]
+            ratios.append(f"{name} {sum(own) / len(own) / ref:.2f}")
+        print("second-copy loss / untied-2L: " + ", ".join(ratios))
+    print(f"wrote {shown(path)} and {shown(path.with_suffix('.png'))}")
+
+
+if __name__ == "__main__":
+    main()
