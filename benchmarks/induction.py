@@ -14,7 +14,7 @@ which the second-copy loss falls below half of ln V.
 Writes ``benchmarks/results/induction.json`` (curves per model and seed, the table) and ``induction.png``, prints the
 table and one line of ratios (final second-copy loss of each model over the untied two-layer model's).
 
-    python benchmarks/induction.py                          # the documented run (3 seeds, 1500 steps)
+    python benchmarks/induction.py --threads 1              # the documented run (3 seeds, 2000 steps)
     python benchmarks/induction.py --steps 100 --seeds 1    # smoke test
 """
 from __future__ import annotations
@@ -137,14 +137,14 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
     parser.add_argument("--seeds", type=int, default=3, help="seeds per model (default 3)")
-    parser.add_argument("--steps", type=int, default=1500, help="training steps (default 1500)")
-    parser.add_argument("--batch", type=int, default=32, help="sequences per step (default 32)")
-    parser.add_argument("--vocab", type=int, default=64, help="vocabulary V (default 64)")
-    parser.add_argument("--length", type=int, default=16, help="length T of the repeated sequence (default 16)")
+    parser.add_argument("--steps", type=int, default=2000, help="training steps (default 2000)")
+    parser.add_argument("--batch", type=int, default=64, help="sequences per step (default 64)")
+    parser.add_argument("--vocab", type=int, default=32, help="vocabulary V (default 32)")
+    parser.add_argument("--length", type=int, default=8, help="length T of the repeated sequence (default 8)")
     parser.add_argument("--dim", type=int, default=64, help="width d (default 64)")
     parser.add_argument("--heads", type=int, default=4, help="heads per layer (default 4)")
-    parser.add_argument("--lr", type=float, default=1e-3, help="AdamW learning rate (default 1e-3)")
-    parser.add_argument("--eval-every", type=int, default=50, help="steps between evaluations (default 50)")
+    parser.add_argument("--lr", type=float, default=3e-3, help="AdamW learning rate (default 3e-3)")
+    parser.add_argument("--eval-every", type=int, default=100, help="steps between evaluations (default 100)")
     add_thread_option(parser)
     args = parser.parse_args(argv)
     apply_threads(args)

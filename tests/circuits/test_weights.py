@@ -82,3 +82,14 @@ def test_tssa_heads_have_no_qk_and_a_model_without_blocks_is_refused():
     assert all(h.qk is None and h.ov.shape == (56, 56) for layer in heads for h in layer)
     with pytest.raises(ConfigError, match="no transformer blocks"):
         head_weights(srr.create_model("mlp_nano"))
+
+
+def test_the_low_rank_spectrum_is_the_non_zero_part_of_the_dense_one():
+    from srr.circuits.weights import low_rank_spectrum
+
+    h = head_weights(srr.create_model("gpt_nano", **SMALL_LM))[1][0]
+    dense = spectrum(h.ov)
+    small = low_rank_spectrum(*h.ov_factors)
+    assert small.shape == (8,) and dense[8:].abs().max() < 1e-12 * dense.abs().max()
+    torch.testing.assert_close(small.abs(), dense[:8].abs(), rtol=1e-9, atol=1e-15)
+    torch.testing.assert_close(small.sum(), torch.trace(h.ov).to(small.dtype), rtol=1e-9, atol=1e-15)
