@@ -11,11 +11,16 @@ in-context-learning score (second-copy minus first-copy loss) and the largest in
 duplicate-token scores over the heads (:mod:`srr.circuits.patterns`). The phase change is the first evaluated step at
 which the second-copy loss falls below half of ln V.
 
+``--task shakespeare`` trains the same models on random windows of Tiny Shakespeare (bytes) instead and adds the
+held-out loss; the probe then draws its random tokens from the bytes the text uses (V of them in the threshold), so
+the scores measure whether training on natural text made the models copy. Written to ``induction_shakespeare.json``.
+
 Writes ``benchmarks/results/induction.json`` (curves per model and seed, the table) and ``induction.png``, prints the
 table and one line of ratios (final second-copy loss of each model over the untied two-layer model's).
 
     python benchmarks/induction.py --threads 1              # the documented run (3 seeds, 2000 steps)
     python benchmarks/induction.py --steps 100 --seeds 1    # smoke test
+    python benchmarks/induction.py --task shakespeare --threads 1
 """
 from __future__ import annotations
 
@@ -44,11 +49,14 @@ MODELS = {  # name: (attention, depth)
 }
 
 
+DEFAULT_TEXT = Path(__file__).resolve().parents[2] / "shared" / "data" / "tinyshakespeare" / "input.txt"
+
+
 def build(name: str, args, seed: int) -> AttentionOnlyGPT:
     attention, depth = MODELS[name]
     torch.manual_seed(seed)
-    config = AttentionOnlyGPT.Config(vocab_size=args.vocab, context=2 * args.length, dim=args.dim, depth=depth,
-                                     heads=args.heads, attention=attention)
+    config = AttentionOnlyGPT.Config(vocab_size=args.vocab, context=max(2 * args.length, args.window), dim=args.dim,
+                                     depth=depth, heads=args.heads, attention=attention)
     return AttentionOnlyGPT(config)
 
 
@@ -77,7 +85,24 @@ def evaluate(model, probe, length: int) -> dict:
             "duplicate_token": max(r["duplicate_token"] for r in scores)}
 
 
-def train_one(name: str, args, seed: int, probe) -> dict:
+def text_batch(tokens: torch.Tensor, window: int, batch: int, generator: torch.Generator) -> torch.Tensor:
+    """(batch, window) token ids: windows of the text at uniformly random offsets."""
+    starts = torch.randint(0, len(tokens) - window, (batch,), generator=generator)
+    return tokens[starts.unsqueeze(1) + torch.arange(window)]
+
+
+@torch.no_grad()
+def text_loss(model, tokens: torch.Tensor, window: int, windows: int = 32) -> float:
+    """Mean next-token loss (nats) over ``windows`` evenly spaced held-out windows."""
+    starts = torch.linspace(0, len(tokens) - window - 1, windows).long()
+    ids = tokens[starts.unsqueeze(1) + torch.arange(window)]
+    model.eval()
+    logits = model(ids)[:, :-1]
+    model.train()
+    return float(F.cross_entropy(logits.reshape(-1, logits.shape[-1]), ids[:, 1:].reshape(-1)))
+
+
+def train_one(name: str, args, seed: int, probe, text=None) -> dict:
     model = build(name, args, seed)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.9, 0.98), weight_decay=0.01)
     generator = torch.Generator().manual_seed(1000 + seed)
@@ -86,24 +111,27 @@ def train_one(name: str, args, seed: int, probe) -> dict:
     for step in range(args.steps + 1):
         if step % args.eval_every == 0:
             row = evaluate(model, probe, args.length)
+            if text is not None:
+                row["val_loss"] = text_loss(model, text.val, args.window)
             row.update(step=step, train_loss=sum(losses) / len(losses) if losses else None)
             curve.append(row)
             losses = []
         if step == args.steps:
             break
-        ids = training_batch(args.vocab, args.length, args.batch, generator)
+        ids = training_batch(args.vocab, args.length, args.batch, generator) if text is None \
+            else text_batch(text.train, args.window, args.batch, generator)
         logits = model(ids)[:, :-1]
         loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), ids[:, 1:].reshape(-1))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
         losses.append(float(loss.detach()))
-    threshold = math.log(args.vocab) / 2
+    threshold = math.log(args.probe_vocab) / 2
     change = next((r["step"] for r in curve if r["loss_second_copy"] < threshold), None)
     final = curve[-1]
     return {"model": name, "seed": seed, "phase_change_step": change, "final_induction": final["induction"],
             "final_loss_second_copy": final["loss_second_copy"], "final_icl_score": final["icl_score"],
-            "final_previous_token": final["previous_token"], "seconds": time.perf_counter() - start, "curve": curve}
+            "final_previous_token": final["previous_token"], "final_val_loss": final.get("val_loss"), "seconds": time.perf_counter() - start, "curve": curve}
 
 
 def plot(runs: list[dict], path: Path, ln_v: float) -> None:
@@ -144,32 +172,50 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--dim", type=int, default=64, help="width d (default 64)")
     parser.add_argument("--heads", type=int, default=4, help="heads per layer (default 4)")
     parser.add_argument("--lr", type=float, default=3e-3, help="AdamW learning rate (default 3e-3)")
+    parser.add_argument("--task", choices=("repeat", "shakespeare"), default="repeat",
+                        help="train on repeated random sequences (default) or on Tiny Shakespeare (bytes)")
+    parser.add_argument("--text", default=str(DEFAULT_TEXT), help="the text file of --task shakespeare")
+    parser.add_argument("--window", type=int, default=64, help="training window of --task shakespeare (default 64)")
     parser.add_argument("--eval-every", type=int, default=100, help="steps between evaluations (default 100)")
     add_thread_option(parser)
     args = parser.parse_args(argv)
     apply_threads(args)
     if args.threads:
         torch.set_num_threads(args.threads)
-    probe = repeated_tokens(args.vocab, args.length, batch=64, seed=12345)
+    text = None
+    if args.task == "shakespeare":
+        from srr.data import load_text
+
+        text = load_text(f"text:{args.text}")
+        args.vocab = text.vocab_size
+        present = torch.unique(text.train)  # the probe draws its random tokens from the bytes the text uses
+        probe = present[repeated_tokens(len(present), args.length, batch=64, seed=12345)]
+        args.probe_vocab = len(present)
+    else:
+        args.window = 0
+        probe = repeated_tokens(args.vocab, args.length, batch=64, seed=12345)
+        args.probe_vocab = args.vocab
     runs = []
     for seed in range(args.seeds):
         for name in args.models:
-            run = train_one(name, args, seed, probe)
+            run = train_one(name, args, seed, probe, text)
             runs.append(run)
             print(f"{name:>10} seed {seed}: phase change at {run['phase_change_step']}, induction "
                   f"{run['final_induction']:.3f}, second-copy loss {run['final_loss_second_copy']:.3f} "
                   f"({run['seconds']:.0f} s)", flush=True)
     table = [{k: v for k, v in run.items() if k != "curve"} for run in runs]
-    settings = {k: getattr(args, k) for k in ("steps", "batch", "vocab", "length", "dim", "heads", "lr", "eval_every",
-                                              "seeds")}
-    path = write_result("induction", {"settings": settings, "ln_vocab": math.log(args.vocab), "table": table,
+    settings = {k: getattr(args, k) for k in ("task", "steps", "batch", "vocab", "length", "dim", "heads", "lr",
+                                              "eval_every", "seeds", "window", "probe_vocab")}
+    path = write_result("induction" if text is None else "induction_shakespeare", {"settings": settings, "ln_vocab": math.log(args.probe_vocab), "table": table,
                                       "runs": runs})
-    plot(runs, path.with_suffix(".png"), math.log(args.vocab))
-    print(f"{'model':>10}  {'seed':>4}  {'phase change':>12}  {'induction':>9}  {'loss 2nd copy':>13}  {'ICL':>7}")
+    plot(runs, path.with_suffix(".png"), math.log(args.probe_vocab))
+    print(f"{'model':>10}  {'seed':>4}  {'phase change':>12}  {'induction':>9}  {'loss 2nd copy':>13}  {'ICL':>7}"
+          + ("  val loss" if text is not None else ""))
     for row in table:
         step = "-" if row["phase_change_step"] is None else str(row["phase_change_step"])
         print(f"{row['model']:>10}  {row['seed']:>4}  {step:>12}  {row['final_induction']:>9.3f}  "
-              f"{row['final_loss_second_copy']:>13.3f}  {row['final_icl_score']:>+7.3f}")
+              f"{row['final_loss_second_copy']:>13.3f}  {row['final_icl_score']:>+7.3f}"
+              + (f"  {row['final_val_loss']:>8.3f}" if text is not None else ""))
     base = [r["final_loss_second_copy"] for r in table if r["model"] == "untied-2L"]
     if base:
         ref = sum(base) / len(base)
