@@ -131,7 +131,8 @@ def train_one(name: str, args, seed: int, probe, text=None) -> dict:
     final = curve[-1]
     return {"model": name, "seed": seed, "phase_change_step": change, "final_induction": final["induction"],
             "final_loss_second_copy": final["loss_second_copy"], "final_icl_score": final["icl_score"],
-            "final_previous_token": final["previous_token"], "final_val_loss": final.get("val_loss"), "seconds": time.perf_counter() - start, "curve": curve}
+            "final_previous_token": final["previous_token"], "final_val_loss": final.get("val_loss"),
+            "seconds": time.perf_counter() - start, "curve": curve}
 
 
 def plot(runs: list[dict], path: Path, ln_v: float) -> None:
@@ -206,8 +207,9 @@ def main(argv: list[str] | None = None) -> None:
     table = [{k: v for k, v in run.items() if k != "curve"} for run in runs]
     settings = {k: getattr(args, k) for k in ("task", "steps", "batch", "vocab", "length", "dim", "heads", "lr",
                                               "eval_every", "seeds", "window", "probe_vocab")}
-    path = write_result("induction" if text is None else "induction_shakespeare", {"settings": settings, "ln_vocab": math.log(args.probe_vocab), "table": table,
-                                      "runs": runs})
+    name = "induction" if text is None else "induction_shakespeare"
+    path = write_result(name, {"settings": settings, "ln_vocab": math.log(args.probe_vocab), "table": table,
+                               "runs": runs})
     plot(runs, path.with_suffix(".png"), math.log(args.probe_vocab))
     print(f"{'model':>10}  {'seed':>4}  {'phase change':>12}  {'induction':>9}  {'loss 2nd copy':>13}  {'ICL':>7}"
           + ("  val loss" if text is not None else ""))

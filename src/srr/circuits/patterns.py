@@ -52,7 +52,8 @@ def pattern_scores(patterns: list[Tensor], length: int) -> list[dict]:
     rows = []
     for layer, a in enumerate(patterns):
         if a.dim() != 4 or a.shape[-1] != 2 * length or a.shape[-2] != 2 * length:
-            raise ConfigError(f"layer {layer}: attention of shape {tuple(a.shape)} does not fit a probe of 2 x {length}")
+            raise ConfigError(f"layer {layer}: attention of shape {tuple(a.shape)} does not fit a probe of "
+                              f"2 x {length} tokens")
         a = a.double()
         prev = _diagonal_mean(a, 1, 1)
         induction = _diagonal_mean(a, length - 1, length)
