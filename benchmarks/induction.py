@@ -2,14 +2,16 @@
 
 Side by side, same data, optimiser, steps and seeds: two-layer attention-only models with untied attention (MHSA,
 GPT-style: W_QK = W_Qᵀ W_K free) and with tied symmetric attention (MSSA as in AoT: W_QK = U Uᵀ), plus one-layer
-controls of both (an induction head needs two layers). The task: sequences of T uniform random tokens repeated
-twice, after a random prefix that makes the period vary between T/2 and T (so that a head attending to a fixed
-relative position cannot solve it: one layer alone can then only guess); the first copy is unpredictable (loss ln V),
-the second is predictable only by copying from the first, i.e. by an induction mechanism. The probe has the period T
-and no prefix. Every ``--eval-every`` steps, on a fixed probe: the loss on the second copy, the
-in-context-learning score (second-copy minus first-copy loss) and the largest induction, previous-token and
-duplicate-token scores over the heads (:mod:`srr.circuits.patterns`). The phase change is the first evaluated step at
-which the second-copy loss falls below half of ln V.
+controls of both (an induction head needs two layers). The task: sequences of ``--window`` tokens made of P uniform
+random tokens repeated, the period P drawn per sequence from ``--periods``; everything after the first P tokens is
+predictable, but only by finding the earlier occurrence of the current token, i.e. by an induction mechanism. The
+period varies so that heads attending to a fixed relative position help on few sequences: with one fixed period a
+one-layer model learns exactly that shortcut, and on a probe of the same period it scores as an induction head.
+For the same reason the scores are averaged over probes of several periods (``--probe-periods``; 64 sequences of T
+random tokens repeated twice each, the first copy unpredictable, loss ln V). Every ``--eval-every`` steps: the loss
+on the second copy, the in-context-learning score (second-copy minus first-copy loss) and, per head, the induction,
+previous-token and duplicate-token scores (:mod:`srr.circuits.patterns`), of which the best head's are kept. The
+phase change is the first evaluated step at which the second-copy loss falls below half of ln V.
 
 ``--task shakespeare`` trains the same models on random windows of Tiny Shakespeare (bytes) instead and adds the
 held-out loss; the probe then draws its random tokens from the bytes the text uses (V of them in the threshold), so
@@ -55,34 +57,44 @@ DEFAULT_TEXT = Path(__file__).resolve().parents[2] / "shared" / "data" / "tinysh
 def build(name: str, args, seed: int) -> AttentionOnlyGPT:
     attention, depth = MODELS[name]
     torch.manual_seed(seed)
-    config = AttentionOnlyGPT.Config(vocab_size=args.vocab, context=max(2 * args.length, args.window), dim=args.dim,
+    config = AttentionOnlyGPT.Config(vocab_size=args.vocab, context=args.window, dim=args.dim,
                                      depth=depth, heads=args.heads, attention=attention)
     return AttentionOnlyGPT(config)
 
 
-def training_batch(vocab: int, length: int, batch: int, generator: torch.Generator) -> torch.Tensor:
-    """(batch, 2·length) token ids: per sequence a period P drawn uniformly from [length/2, length], a prefix of
-    2(length − P) random tokens, then P random tokens twice. The period varies, so attending to a fixed relative
-    position cannot copy the first occurrence: only content (an induction mechanism) can."""
-    n = 2 * length
-    ids = torch.randint(0, vocab, (batch, n), generator=generator)
-    periods = torch.randint(length // 2, length + 1, (batch,), generator=generator)
-    for row, period in zip(ids, periods.tolist()):
-        start = n - 2 * period
-        row[start + period:] = row[start:start + period]
+def training_batch(vocab: int, periods: tuple[int, int], context: int, batch: int,
+                   generator: torch.Generator) -> torch.Tensor:
+    """(batch, context) token ids: per sequence a period P drawn uniformly from ``periods`` (inclusive), P uniform
+    random tokens, repeated to fill the context. Every token after the first P is predictable from its earlier
+    occurrence; the period varies, so a head attending to a fixed relative position helps on few sequences."""
+    low, high = periods
+    ids = torch.empty(batch, context, dtype=torch.long)
+    period = torch.randint(low, high + 1, (batch,), generator=generator).tolist()
+    tokens = torch.randint(0, vocab, (batch, high), generator=generator)
+    for row, p, base in zip(ids, period, tokens):
+        row.copy_(base[:p].repeat(context // p + 1)[:context])
     return ids
 
 
-def evaluate(model, probe, length: int) -> dict:
+def evaluate(model, probes: dict[int, torch.Tensor]) -> dict:
+    """Scores on each probe (period T: T random tokens repeated twice), averaged over the probes: the second-copy
+    loss and ICL score, and per head its mean induction (previous-token, duplicate-token) score, of which the best
+    head's is kept."""
     model.eval()
+    icl, per_head = [], {}
     with torch.no_grad():
-        icl = icl_score(position_losses(model, probe), length)
-        scores = pattern_scores(attention_patterns(model, probe), length)
+        for length, probe in probes.items():
+            icl.append(icl_score(position_losses(model, probe), length))
+            for r in pattern_scores(attention_patterns(model, probe), length):
+                per_head.setdefault((r["layer"], r["head"]), []).append(r)
     model.train()
-    best = max(scores, key=lambda r: r["induction"])
-    return {**icl, "induction": best["induction"], "induction_head": [best["layer"], best["head"]],
-            "previous_token": max(r["previous_token"] for r in scores),
-            "duplicate_token": max(r["duplicate_token"] for r in scores)}
+    mean = {key: {k: sum(r[k] for r in rows) / len(rows) for k in ("induction", "previous_token", "duplicate_token")}
+            for key, rows in per_head.items()}
+    best = max(mean, key=lambda key: mean[key]["induction"])
+    out = {k: sum(r[k] for r in icl) / len(icl) for k in icl[0]}
+    return {**out, "induction": mean[best]["induction"], "induction_head": list(best),
+            "previous_token": max(m["previous_token"] for m in mean.values()),
+            "duplicate_token": max(m["duplicate_token"] for m in mean.values())}
 
 
 def text_batch(tokens: torch.Tensor, window: int, batch: int, generator: torch.Generator) -> torch.Tensor:
@@ -102,7 +114,7 @@ def text_loss(model, tokens: torch.Tensor, window: int, windows: int = 32) -> fl
     return float(F.cross_entropy(logits.reshape(-1, logits.shape[-1]), ids[:, 1:].reshape(-1)))
 
 
-def train_one(name: str, args, seed: int, probe, text=None) -> dict:
+def train_one(name: str, args, seed: int, probes, text=None) -> dict:
     model = build(name, args, seed)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.9, 0.98), weight_decay=0.01)
     generator = torch.Generator().manual_seed(1000 + seed)
@@ -110,7 +122,7 @@ def train_one(name: str, args, seed: int, probe, text=None) -> dict:
     start = time.perf_counter()
     for step in range(args.steps + 1):
         if step % args.eval_every == 0:
-            row = evaluate(model, probe, args.length)
+            row = evaluate(model, probes)
             if text is not None:
                 row["val_loss"] = text_loss(model, text.val, args.window)
             row.update(step=step, train_loss=sum(losses) / len(losses) if losses else None)
@@ -118,7 +130,7 @@ def train_one(name: str, args, seed: int, probe, text=None) -> dict:
             losses = []
         if step == args.steps:
             break
-        ids = training_batch(args.vocab, args.length, args.batch, generator) if text is None \
+        ids = training_batch(args.vocab, args.periods, args.window, args.batch, generator) if text is None \
             else text_batch(text.train, args.window, args.batch, generator)
         logits = model(ids)[:, :-1]
         loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), ids[:, 1:].reshape(-1))
@@ -169,17 +181,22 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--steps", type=int, default=2000, help="training steps (default 2000)")
     parser.add_argument("--batch", type=int, default=64, help="sequences per step (default 64)")
     parser.add_argument("--vocab", type=int, default=32, help="vocabulary V (default 32)")
-    parser.add_argument("--length", type=int, default=8, help="length T of the repeated sequence (default 8)")
+    parser.add_argument("--periods", type=int, nargs=2, default=(4, 16), metavar=("LOW", "HIGH"),
+                        help="range of the training sequences' period (default 4 16)")
+    parser.add_argument("--probe-periods", type=int, nargs="+", default=(6, 9, 12),
+                        help="periods T of the probes, each <= window/2 (default 6 9 12)")
     parser.add_argument("--dim", type=int, default=64, help="width d (default 64)")
     parser.add_argument("--heads", type=int, default=4, help="heads per layer (default 4)")
     parser.add_argument("--lr", type=float, default=3e-3, help="AdamW learning rate (default 3e-3)")
     parser.add_argument("--task", choices=("repeat", "shakespeare"), default="repeat",
                         help="train on repeated random sequences (default) or on Tiny Shakespeare (bytes)")
     parser.add_argument("--text", default=str(DEFAULT_TEXT), help="the text file of --task shakespeare")
-    parser.add_argument("--window", type=int, default=64, help="training window of --task shakespeare (default 64)")
+    parser.add_argument("--window", type=int, default=32, help="training sequence length (default 32)")
     parser.add_argument("--eval-every", type=int, default=100, help="steps between evaluations (default 100)")
     add_thread_option(parser)
     args = parser.parse_args(argv)
+    if not 2 <= args.periods[0] <= args.periods[1] <= args.window or max(args.probe_periods) > args.window // 2:
+        parser.error("need 2 <= LOW <= HIGH <= --window and every probe period <= window/2")
     apply_threads(args)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -190,23 +207,22 @@ def main(argv: list[str] | None = None) -> None:
         text = load_text(f"text:{args.text}")
         args.vocab = text.vocab_size
         present = torch.unique(text.train)  # the probe draws its random tokens from the bytes the text uses
-        probe = present[repeated_tokens(len(present), args.length, batch=64, seed=12345)]
+        probes = {t: present[repeated_tokens(len(present), t, batch=64, seed=12345 + t)] for t in args.probe_periods}
         args.probe_vocab = len(present)
     else:
-        args.window = 0
-        probe = repeated_tokens(args.vocab, args.length, batch=64, seed=12345)
+        probes = {t: repeated_tokens(args.vocab, t, batch=64, seed=12345 + t) for t in args.probe_periods}
         args.probe_vocab = args.vocab
     runs = []
     for seed in range(args.seeds):
         for name in args.models:
-            run = train_one(name, args, seed, probe, text)
+            run = train_one(name, args, seed, probes, text)
             runs.append(run)
             print(f"{name:>10} seed {seed}: phase change at {run['phase_change_step']}, induction "
                   f"{run['final_induction']:.3f}, second-copy loss {run['final_loss_second_copy']:.3f} "
                   f"({run['seconds']:.0f} s)", flush=True)
     table = [{k: v for k, v in run.items() if k != "curve"} for run in runs]
-    settings = {k: getattr(args, k) for k in ("task", "steps", "batch", "vocab", "length", "dim", "heads", "lr",
-                                              "eval_every", "seeds", "window", "probe_vocab")}
+    settings = {k: getattr(args, k) for k in ("task", "steps", "batch", "vocab", "periods", "probe_periods", "dim",
+                                              "heads", "lr", "eval_every", "seeds", "window", "probe_vocab")}
     name = "induction" if text is None else "induction_shakespeare"
     path = write_result(name, {"settings": settings, "ln_vocab": math.log(args.probe_vocab), "table": table,
                                "runs": runs})
