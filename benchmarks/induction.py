@@ -2,16 +2,17 @@
 
 Side by side, same data, optimiser, steps and seeds: two-layer attention-only models with untied attention (MHSA,
 GPT-style: W_QK = W_Qᵀ W_K free) and with tied symmetric attention (MSSA as in AoT: W_QK = U Uᵀ), plus one-layer
-controls of both (an induction head needs two layers). The task: sequences of ``--window`` tokens made of P uniform
-random tokens repeated, the period P drawn per sequence from ``--periods``; everything after the first P tokens is
-predictable, but only by finding the earlier occurrence of the current token, i.e. by an induction mechanism. The
-period varies so that heads attending to a fixed relative position help on few sequences: with one fixed period a
-one-layer model learns exactly that shortcut, and on a probe of the same period it scores as an induction head.
-For the same reason the scores are averaged over probes of several periods (``--probe-periods``; 64 sequences of T
-random tokens repeated twice each, the first copy unpredictable, loss ln V). Every ``--eval-every`` steps: the loss
-on the second copy, the in-context-learning score (second-copy minus first-copy loss) and, per head, the induction,
-previous-token and duplicate-token scores (:mod:`srr.circuits.patterns`), of which the best head's are kept. The
-phase change is the first evaluated step at which the second-copy loss falls below half of ln V.
+controls of both (an induction head needs two layers). The task: ``--window`` uniform random tokens in which a chunk
+of ``--chunk`` tokens is copied to a later place at a distance drawn uniformly; only the copy is predictable, and
+only by finding the earlier occurrence of the current token, i.e. by an induction mechanism. Two shortcuts are
+closed on purpose: with one fixed distance a one-layer model learns a head attending to that relative position and
+scores as an induction head on a probe of the same period; with periodic sequences (a block repeated to fill the
+window) it can predict "the token seen longest ago" without any induction head. Scores are averaged over probes of
+several periods (``--probe-periods``; 64 sequences of T random tokens repeated twice each, the first copy
+unpredictable, loss ln V). Every ``--eval-every`` steps: the loss on the second copy, the in-context-learning score
+(second-copy minus first-copy loss) and, per head, the induction, previous-token and duplicate-token scores
+(:mod:`srr.circuits.patterns`), of which the best head's are kept. The phase change is the first evaluated step at
+which the second-copy loss falls below half of ln V.
 
 ``--task shakespeare`` trains the same models on random windows of Tiny Shakespeare (bytes) instead and adds the
 held-out loss; the probe then draws its random tokens from the bytes the text uses (V of them in the threshold), so
@@ -62,17 +63,16 @@ def build(name: str, args, seed: int) -> AttentionOnlyGPT:
     return AttentionOnlyGPT(config)
 
 
-def training_batch(vocab: int, periods: tuple[int, int], context: int, batch: int,
-                   generator: torch.Generator) -> torch.Tensor:
-    """(batch, context) token ids: per sequence a period P drawn uniformly from ``periods`` (inclusive), P uniform
-    random tokens, repeated to fill the context. Every token after the first P is predictable from its earlier
-    occurrence; the period varies, so a head attending to a fixed relative position helps on few sequences."""
-    low, high = periods
-    ids = torch.empty(batch, context, dtype=torch.long)
-    period = torch.randint(low, high + 1, (batch,), generator=generator).tolist()
-    tokens = torch.randint(0, vocab, (batch, high), generator=generator)
-    for row, p, base in zip(ids, period, tokens):
-        row.copy_(base[:p].repeat(context // p + 1)[:context])
+def training_batch(vocab: int, chunk: int, context: int, batch: int, generator: torch.Generator) -> torch.Tensor:
+    """(batch, context) token ids: uniform random tokens in which a chunk of ``chunk`` tokens is copied to a later
+    place, at a distance o drawn uniformly from [chunk, context − chunk], from a start drawn uniformly from the
+    places that fit. Only the copy is predictable, only by finding the earlier occurrence of the current token, and
+    the distance varies, so a head attending to a fixed relative position helps on few sequences."""
+    ids = torch.randint(0, vocab, (batch, context), generator=generator)
+    offsets = torch.randint(chunk, context - chunk + 1, (batch,), generator=generator).tolist()
+    for row, o in zip(ids, offsets):
+        s = int(torch.randint(0, context - chunk - o + 1, (1,), generator=generator))
+        row[s + o:s + o + chunk] = row[s:s + chunk]
     return ids
 
 
@@ -130,7 +130,7 @@ def train_one(name: str, args, seed: int, probes, text=None) -> dict:
             losses = []
         if step == args.steps:
             break
-        ids = training_batch(args.vocab, args.periods, args.window, args.batch, generator) if text is None \
+        ids = training_batch(args.vocab, args.chunk, args.window, args.batch, generator) if text is None \
             else text_batch(text.train, args.window, args.batch, generator)
         logits = model(ids)[:, :-1]
         loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), ids[:, 1:].reshape(-1))
@@ -145,6 +145,10 @@ def train_one(name: str, args, seed: int, probes, text=None) -> dict:
             "final_loss_second_copy": final["loss_second_copy"], "final_icl_score": final["icl_score"],
             "final_previous_token": final["previous_token"], "final_val_loss": final.get("val_loss"),
             "seconds": time.perf_counter() - start, "curve": curve}
+
+
+def _train_job(job) -> dict:
+    return train_one(*job)
 
 
 def plot(runs: list[dict], path: Path, ln_v: float) -> None:
@@ -181,8 +185,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--steps", type=int, default=2000, help="training steps (default 2000)")
     parser.add_argument("--batch", type=int, default=64, help="sequences per step (default 64)")
     parser.add_argument("--vocab", type=int, default=32, help="vocabulary V (default 32)")
-    parser.add_argument("--periods", type=int, nargs=2, default=(4, 16), metavar=("LOW", "HIGH"),
-                        help="range of the training sequences' period (default 4 16)")
+    parser.add_argument("--chunk", type=int, default=8, help="length of the copied chunk (default 8)")
     parser.add_argument("--probe-periods", type=int, nargs="+", default=(6, 9, 12),
                         help="periods T of the probes, each <= window/2 (default 6 9 12)")
     parser.add_argument("--dim", type=int, default=64, help="width d (default 64)")
@@ -193,10 +196,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--text", default=str(DEFAULT_TEXT), help="the text file of --task shakespeare")
     parser.add_argument("--window", type=int, default=32, help="training sequence length (default 32)")
     parser.add_argument("--eval-every", type=int, default=100, help="steps between evaluations (default 100)")
+    parser.add_argument("--jobs", type=int, default=1, help="runs trained at once in worker processes (default 1)")
     add_thread_option(parser)
     args = parser.parse_args(argv)
-    if not 2 <= args.periods[0] <= args.periods[1] <= args.window or max(args.probe_periods) > args.window // 2:
-        parser.error("need 2 <= LOW <= HIGH <= --window and every probe period <= window/2")
+    if not 1 <= args.chunk <= args.window // 2 or max(args.probe_periods) > args.window // 2:
+        parser.error("need 1 <= --chunk <= window/2 and every probe period <= window/2")
     apply_threads(args)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -212,16 +216,20 @@ def main(argv: list[str] | None = None) -> None:
     else:
         probes = {t: repeated_tokens(args.vocab, t, batch=64, seed=12345 + t) for t in args.probe_periods}
         args.probe_vocab = args.vocab
-    runs = []
-    for seed in range(args.seeds):
-        for name in args.models:
-            run = train_one(name, args, seed, probes, text)
-            runs.append(run)
-            print(f"{name:>10} seed {seed}: phase change at {run['phase_change_step']}, induction "
-                  f"{run['final_induction']:.3f}, second-copy loss {run['final_loss_second_copy']:.3f} "
-                  f"({run['seconds']:.0f} s)", flush=True)
+    jobs = [(name, seed) for seed in range(args.seeds) for name in args.models]
+    if args.jobs > 1:  # the runs are independent: side by side in worker processes, one thread each
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(args.jobs, initializer=torch.set_num_threads, initargs=(1,)) as pool:
+            runs = list(pool.map(_train_job, [(name, args, seed, probes, text) for name, seed in jobs]))
+    else:
+        runs = [train_one(name, args, seed, probes, text) for name, seed in jobs]
+    for run in runs:
+        print(f"{run['model']:>10} seed {run['seed']}: phase change at {run['phase_change_step']}, induction "
+              f"{run['final_induction']:.3f}, second-copy loss {run['final_loss_second_copy']:.3f} "
+              f"({run['seconds']:.0f} s)")
     table = [{k: v for k, v in run.items() if k != "curve"} for run in runs]
-    settings = {k: getattr(args, k) for k in ("task", "steps", "batch", "vocab", "periods", "probe_periods", "dim",
+    settings = {k: getattr(args, k) for k in ("task", "steps", "batch", "vocab", "chunk", "probe_periods", "dim",
                                               "heads", "lr", "eval_every", "seeds", "window", "probe_vocab")}
     name = "induction" if text is None else "induction_shakespeare"
     path = write_result(name, {"settings": settings, "ln_vocab": math.log(args.probe_vocab), "table": table,
