@@ -2,9 +2,9 @@
 
 Side by side, same data, optimiser, steps and seeds: two-layer attention-only models with untied attention (MHSA,
 GPT-style: W_QK = W_Qᵀ W_K free) and with tied symmetric attention (MSSA as in AoT: W_QK = U Uᵀ), plus one-layer
-controls of both (an induction head needs two layers). The task: ``--window`` uniform random tokens in which a chunk
-of ``--chunk`` tokens is copied to a later place at a distance drawn uniformly; only the copy is predictable, and
-only by finding the earlier occurrence of the current token, i.e. by an induction mechanism. Two shortcuts are
+controls of both (an induction head needs two layers). The task: windows whose first half is uniform random tokens
+and whose second half is made of chunks of ``--chunk`` tokens, each copied from a random place of the first half;
+only the copies are predictable, and only by finding the earlier occurrence of the current token, i.e. by an induction mechanism. Two shortcuts are
 closed on purpose: with one fixed distance a one-layer model learns a head attending to that relative position and
 scores as an induction head on a probe of the same period; with periodic sequences (a block repeated to fill the
 window) it can predict "the token seen longest ago" without any induction head. Scores are averaged over probes of
@@ -63,23 +63,60 @@ def build(name: str, args, seed: int) -> AttentionOnlyGPT:
     return AttentionOnlyGPT(config)
 
 
-def training_batch(vocab: int, chunk: int, context: int, batch: int, generator: torch.Generator) -> torch.Tensor:
-    """(batch, context) token ids: uniform random tokens in which a chunk of ``chunk`` tokens is copied to a later
-    place, at a distance o drawn uniformly from [chunk, context − chunk], from a start drawn uniformly from the
-    places that fit. Only the copy is predictable, only by finding the earlier occurrence of the current token, and
-    the distance varies, so a head attending to a fixed relative position helps on few sequences."""
+def training_batch(vocab: int, chunk: int, context: int, batch: int,
+                   generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """(ids, sources), both (batch, context): the first half of each window uniform random tokens, the second half
+    made of chunks of ``chunk`` tokens, each a copy of a chunk of the first half that starts at a uniformly random
+    place; ``sources[b, j]`` is the position token j was copied from (−1 for a random token)."""
+    half = context // 2
     ids = torch.randint(0, vocab, (batch, context), generator=generator)
-    offsets = torch.randint(chunk, context - chunk + 1, (batch,), generator=generator).tolist()
-    for row, o in zip(ids, offsets):
-        s = int(torch.randint(0, context - chunk - o + 1, (1,), generator=generator))
-        row[s + o:s + o + chunk] = row[s:s + chunk]
-    return ids
+    sources = torch.full((batch, context), -1, dtype=torch.long)
+    for row, src in zip(ids, sources):
+        for start in range(half, context - chunk + 1, chunk):
+            s = int(torch.randint(0, half - chunk + 1, (1,), generator=generator))
+            row[start:start + chunk] = row[s:s + chunk]
+            src[start:start + chunk] = torch.arange(s, s + chunk)
+    return ids, sources
+
+
+@torch.no_grad()
+def evaluate_task(model, ids: torch.Tensor, sources: torch.Tensor) -> dict:
+    """Scores on held-out task windows. A position i is *predictable* when token i + 1 is a copy whose predecessor is
+    the copy of its source's predecessor (not the first token of a chunk); there the next token is the one after the
+    earlier occurrence of token i, at position sources[i + 1]. ``copy_loss``: mean next-token loss (nats) at the
+    predictable positions; ``icl_score``: that minus the loss at the other positions (≈ ln V); per head the
+    induction score (mean attention from i to sources[i + 1], the Olsson et al. score with the distance of each copy),
+    the previous-token score (to i − 1) and the duplicate-token score (to sources[i], the earlier occurrence)."""
+    model.eval()
+    nxt = sources[:, 1:]
+    predictable = (nxt >= 0) & (sources[:, :-1] == nxt - 1)  # (B, N − 1): position i predicts a continued copy
+    logits = model(ids)[:, :-1].double()
+    losses = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), ids[:, 1:].reshape(-1), reduction="none")
+    losses = losses.view(ids.shape[0], -1)
+    copy_loss, other = float(losses[predictable].mean()), float(losses[~predictable].mean())
+    b, i = predictable.nonzero(as_tuple=True)
+    rows = []
+    for layer, a in enumerate(attention_patterns(model, ids)):
+        a = a.double()
+        induction = a[b, :, i, nxt[b, i]].mean(0)
+        duplicate = a[b, :, i, sources[b, i]].mean(0)
+        steps = torch.arange(1, ids.shape[1])
+        previous = a[:, :, steps, steps - 1].mean(dim=(0, 2))
+        for head in range(a.shape[1]):
+            rows.append({"layer": layer, "head": head, "induction": float(induction[head]),
+                         "previous_token": float(previous[head]), "duplicate_token": float(duplicate[head])})
+    model.train()
+    best = max(rows, key=lambda r: r["induction"])
+    return {"copy_loss": copy_loss, "other_loss": other, "icl_score": copy_loss - other,
+            "induction": best["induction"], "induction_head": [best["layer"], best["head"]],
+            "previous_token": max(r["previous_token"] for r in rows),
+            "duplicate_token": max(r["duplicate_token"] for r in rows), "heads": rows}
 
 
 def evaluate(model, probes: dict[int, torch.Tensor]) -> dict:
     """Scores on each probe (period T: T random tokens repeated twice), averaged over the probes: the second-copy
-    loss and ICL score, and per head its mean induction (previous-token, duplicate-token) score, of which the best
-    head's is kept."""
+    loss (``copy_loss``) and ICL score, and per head its mean induction (previous-token, duplicate-token) score, of
+    which the best head's is kept."""
     model.eval()
     icl, per_head = [], {}
     with torch.no_grad():
@@ -92,8 +129,8 @@ def evaluate(model, probes: dict[int, torch.Tensor]) -> dict:
             for key, rows in per_head.items()}
     best = max(mean, key=lambda key: mean[key]["induction"])
     out = {k: sum(r[k] for r in icl) / len(icl) for k in icl[0]}
-    return {**out, "induction": mean[best]["induction"], "induction_head": list(best),
-            "previous_token": max(m["previous_token"] for m in mean.values()),
+    return {"copy_loss": out["loss_second_copy"], "icl_score": out["icl_score"], "induction": mean[best]["induction"],
+            "induction_head": list(best), "previous_token": max(m["previous_token"] for m in mean.values()),
             "duplicate_token": max(m["duplicate_token"] for m in mean.values())}
 
 
@@ -115,6 +152,7 @@ def text_loss(model, tokens: torch.Tensor, window: int, windows: int = 32) -> fl
 
 
 def train_one(name: str, args, seed: int, probes, text=None) -> dict:
+    """Train one model; ``probes`` are the held-out task windows (ids, sources), or the repeated probes of a text."""
     model = build(name, args, seed)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.9, 0.98), weight_decay=0.01)
     generator = torch.Generator().manual_seed(1000 + seed)
@@ -122,7 +160,7 @@ def train_one(name: str, args, seed: int, probes, text=None) -> dict:
     start = time.perf_counter()
     for step in range(args.steps + 1):
         if step % args.eval_every == 0:
-            row = evaluate(model, probes)
+            row = evaluate(model, probes) if text is not None else evaluate_task(model, *probes)
             if text is not None:
                 row["val_loss"] = text_loss(model, text.val, args.window)
             row.update(step=step, train_loss=sum(losses) / len(losses) if losses else None)
@@ -130,7 +168,7 @@ def train_one(name: str, args, seed: int, probes, text=None) -> dict:
             losses = []
         if step == args.steps:
             break
-        ids = training_batch(args.vocab, args.chunk, args.window, args.batch, generator) if text is None \
+        ids = training_batch(args.vocab, args.chunk, args.window, args.batch, generator)[0] if text is None \
             else text_batch(text.train, args.window, args.batch, generator)
         logits = model(ids)[:, :-1]
         loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), ids[:, 1:].reshape(-1))
@@ -139,10 +177,10 @@ def train_one(name: str, args, seed: int, probes, text=None) -> dict:
         opt.step()
         losses.append(float(loss.detach()))
     threshold = math.log(args.probe_vocab) / 2
-    change = next((r["step"] for r in curve if r["loss_second_copy"] < threshold), None)
+    change = next((r["step"] for r in curve if r["copy_loss"] < threshold), None)
     final = curve[-1]
     return {"model": name, "seed": seed, "phase_change_step": change, "final_induction": final["induction"],
-            "final_loss_second_copy": final["loss_second_copy"], "final_icl_score": final["icl_score"],
+            "final_copy_loss": final["copy_loss"], "final_icl_score": final["icl_score"],
             "final_previous_token": final["previous_token"], "final_val_loss": final.get("val_loss"),
             "seconds": time.perf_counter() - start, "curve": curve}
 
@@ -164,11 +202,11 @@ def plot(runs: list[dict], path: Path, ln_v: float) -> None:
         steps = [r["step"] for r in run["curve"]]
         label = None if run["model"] in seen else run["model"]
         seen.add(run["model"])
-        axes[0].plot(steps, [r["loss_second_copy"] for r in run["curve"]], color=colours[run["model"]], label=label)
+        axes[0].plot(steps, [r["copy_loss"] for r in run["curve"]], color=colours[run["model"]], label=label)
         axes[1].plot(steps, [r["induction"] for r in run["curve"]], color=colours[run["model"]], label=label)
     axes[0].axhline(ln_v, color="grey", linestyle=":", linewidth=1)
     axes[0].axhline(ln_v / 2, color="grey", linestyle="--", linewidth=1)
-    axes[0].set(xlabel="step", ylabel="loss on the second copy (nats)", title="loss where copying helps")
+    axes[0].set(xlabel="step", ylabel="copy loss (nats)", title="loss where copying helps")
     axes[1].set(xlabel="step", ylabel="best induction score", title="induction score (best head)", ylim=(0, 1))
     for ax in axes:
         ax.legend(fontsize=8)
@@ -182,7 +220,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
     parser.add_argument("--seeds", type=int, default=3, help="seeds per model (default 3)")
-    parser.add_argument("--steps", type=int, default=2000, help="training steps (default 2000)")
+    parser.add_argument("--steps", type=int, default=3000, help="training steps (default 3000)")
     parser.add_argument("--batch", type=int, default=64, help="sequences per step (default 64)")
     parser.add_argument("--vocab", type=int, default=32, help="vocabulary V (default 32)")
     parser.add_argument("--chunk", type=int, default=8, help="length of the copied chunk (default 8)")
@@ -195,7 +233,7 @@ def main(argv: list[str] | None = None) -> None:
                         help="train on repeated random sequences (default) or on Tiny Shakespeare (bytes)")
     parser.add_argument("--text", default=str(DEFAULT_TEXT), help="the text file of --task shakespeare")
     parser.add_argument("--window", type=int, default=32, help="training sequence length (default 32)")
-    parser.add_argument("--eval-every", type=int, default=100, help="steps between evaluations (default 100)")
+    parser.add_argument("--eval-every", type=int, default=250, help="steps between evaluations (default 250)")
     parser.add_argument("--jobs", type=int, default=1, help="runs trained at once in worker processes (default 1)")
     add_thread_option(parser)
     args = parser.parse_args(argv)
@@ -214,7 +252,7 @@ def main(argv: list[str] | None = None) -> None:
         probes = {t: present[repeated_tokens(len(present), t, batch=64, seed=12345 + t)] for t in args.probe_periods}
         args.probe_vocab = len(present)
     else:
-        probes = {t: repeated_tokens(args.vocab, t, batch=64, seed=12345 + t) for t in args.probe_periods}
+        probes = training_batch(args.vocab, args.chunk, args.window, 128, torch.Generator().manual_seed(12345))
         args.probe_vocab = args.vocab
     jobs = [(name, seed) for seed in range(args.seeds) for name in args.models]
     if args.jobs > 1:  # the runs are independent: side by side in worker processes, one thread each
@@ -226,7 +264,7 @@ def main(argv: list[str] | None = None) -> None:
         runs = [train_one(name, args, seed, probes, text) for name, seed in jobs]
     for run in runs:
         print(f"{run['model']:>10} seed {run['seed']}: phase change at {run['phase_change_step']}, induction "
-              f"{run['final_induction']:.3f}, second-copy loss {run['final_loss_second_copy']:.3f} "
+              f"{run['final_induction']:.3f}, copy loss {run['final_copy_loss']:.3f} "
               f"({run['seconds']:.0f} s)")
     table = [{k: v for k, v in run.items() if k != "curve"} for run in runs]
     settings = {k: getattr(args, k) for k in ("task", "steps", "batch", "vocab", "chunk", "probe_periods", "dim",
@@ -235,21 +273,21 @@ def main(argv: list[str] | None = None) -> None:
     path = write_result(name, {"settings": settings, "ln_vocab": math.log(args.probe_vocab), "table": table,
                                "runs": runs})
     plot(runs, path.with_suffix(".png"), math.log(args.probe_vocab))
-    print(f"{'model':>10}  {'seed':>4}  {'phase change':>12}  {'induction':>9}  {'loss 2nd copy':>13}  {'ICL':>7}"
+    print(f"{'model':>10}  {'seed':>4}  {'phase change':>12}  {'induction':>9}  {'copy loss':>13}  {'ICL':>7}"
           + ("  val loss" if text is not None else ""))
     for row in table:
         step = "-" if row["phase_change_step"] is None else str(row["phase_change_step"])
         print(f"{row['model']:>10}  {row['seed']:>4}  {step:>12}  {row['final_induction']:>9.3f}  "
-              f"{row['final_loss_second_copy']:>13.3f}  {row['final_icl_score']:>+7.3f}"
+              f"{row['final_copy_loss']:>13.3f}  {row['final_icl_score']:>+7.3f}"
               + (f"  {row['final_val_loss']:>8.3f}" if text is not None else ""))
-    base = [r["final_loss_second_copy"] for r in table if r["model"] == "untied-2L"]
+    base = [r["final_copy_loss"] for r in table if r["model"] == "untied-2L"]
     if base:
         ref = sum(base) / len(base)
         ratios = []
         for name in args.models:
-            own = [r["final_loss_second_copy"] for r in table if r["model"] == name]
+            own = [r["final_copy_loss"] for r in table if r["model"] == name]
             ratios.append(f"{name} {sum(own) / len(own) / ref:.2f}")
-        print("second-copy loss / untied-2L: " + ", ".join(ratios))
+        print("copy loss / untied-2L: " + ", ".join(ratios))
     print(f"wrote {shown(path)} and {shown(path.with_suffix('.png'))}")
 
 
