@@ -2,26 +2,29 @@
 
 Side by side, same data, optimiser, steps and seeds: two-layer attention-only models with untied attention (MHSA,
 GPT-style: W_QK = W_Qᵀ W_K free) and with tied symmetric attention (MSSA as in AoT: W_QK = U Uᵀ), plus one-layer
-controls of both (an induction head needs two layers). The task: windows whose first half is uniform random tokens
-and whose second half is made of chunks of ``--chunk`` tokens, each copied from a random place of the first half;
-only the copies are predictable, and only by finding the earlier occurrence of the current token, i.e. by an induction mechanism. Two shortcuts are
-closed on purpose: with one fixed distance a one-layer model learns a head attending to that relative position and
-scores as an induction head on a probe of the same period; with periodic sequences (a block repeated to fill the
-window) it can predict "the token seen longest ago" without any induction head. Scores are averaged over probes of
-several periods (``--probe-periods``; 64 sequences of T random tokens repeated twice each, the first copy
-unpredictable, loss ln V). Every ``--eval-every`` steps: the loss on the second copy, the in-context-learning score
-(second-copy minus first-copy loss) and, per head, the induction, previous-token and duplicate-token scores
-(:mod:`srr.circuits.patterns`), of which the best head's are kept. The phase change is the first evaluated step at
-which the second-copy loss falls below half of ln V.
+controls of both (an induction head needs two layers). The task: windows of ``--window`` tokens whose first half is
+uniform random tokens and whose second half is made of chunks of ``--chunk`` tokens, each copied from a random place
+of the first half. Inside a chunk the next token is predictable, and only by finding the earlier occurrence of the
+current token and reading the token after it: an induction mechanism. Two easier tasks were tried first and dropped
+because a one-layer model solves them without an induction head: with one fixed distance between the copies it
+learns a head attending to that relative position (and scores as an induction head on a probe of that period);
+with periodic sequences (a block repeated to fill the window) it predicts "the token seen longest ago".
+
+Every ``--eval-every`` steps, on 128 held-out windows of the task: the copy loss (mean next-token loss where a copy
+continues), the in-context-learning score (copy loss minus the loss elsewhere, ≈ ln V), and per head the induction
+score (mean attention from a token to the position after its earlier occurrence, Olsson et al.'s score with each
+copy's own distance), the previous-token and the duplicate-token scores; the best head's are kept. The phase change
+is the first evaluated step at which the copy loss falls below half of ln V.
 
 ``--task shakespeare`` trains the same models on random windows of Tiny Shakespeare (bytes) instead and adds the
-held-out loss; the probe then draws its random tokens from the bytes the text uses (V of them in the threshold), so
-the scores measure whether training on natural text made the models copy. Written to ``induction_shakespeare.json``.
+held-out loss; the scores are then measured on probes of T random tokens repeated twice (``--probe-periods``, the
+tokens drawn from the bytes the text uses, V of them in the threshold), averaged over the probes: whether training on
+natural text made the models copy. Written to ``induction_shakespeare.json``.
 
 Writes ``benchmarks/results/induction.json`` (curves per model and seed, the table) and ``induction.png``, prints the
-table and one line of ratios (final second-copy loss of each model over the untied two-layer model's).
+table and one line of ratios (final copy loss of each model over the untied two-layer model's).
 
-    python benchmarks/induction.py --threads 1              # the documented run (3 seeds, 2000 steps)
+    python benchmarks/induction.py --threads 1 --jobs 2     # the documented run (3 seeds, 3000 steps)
     python benchmarks/induction.py --steps 100 --seeds 1    # smoke test
     python benchmarks/induction.py --task shakespeare --threads 1
 """
@@ -225,7 +228,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--vocab", type=int, default=32, help="vocabulary V (default 32)")
     parser.add_argument("--chunk", type=int, default=8, help="length of the copied chunk (default 8)")
     parser.add_argument("--probe-periods", type=int, nargs="+", default=(6, 9, 12),
-                        help="periods T of the probes, each <= window/2 (default 6 9 12)")
+                        help="periods T of the probes of --task shakespeare, each <= window/2 (default 6 9 12)")
     parser.add_argument("--dim", type=int, default=64, help="width d (default 64)")
     parser.add_argument("--heads", type=int, default=4, help="heads per layer (default 4)")
     parser.add_argument("--lr", type=float, default=3e-3, help="AdamW learning rate (default 3e-3)")
