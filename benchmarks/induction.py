@@ -14,7 +14,9 @@ Every ``--eval-every`` steps, on 128 held-out windows of the task: the copy loss
 continues), the in-context-learning score (copy loss minus the loss elsewhere, ≈ ln V), and per head the induction
 score (mean attention from a token to the position after its earlier occurrence, Olsson et al.'s score with each
 copy's own distance), the previous-token and the duplicate-token scores; the best head's are kept. The phase change
-is the first evaluated step at which the copy loss falls below half of ln V.
+is the first evaluated step at which the copy loss falls below half of ln V. After training, every head is dissected
+on the same windows: its attention on the earlier occurrence, on the one or two positions after it, on the previous
+token and on itself, and the rise of the copy loss when it is ablated (``heads`` of each run in the JSON).
 
 ``--task shakespeare`` trains the same models on random windows of Tiny Shakespeare (bytes) instead and adds the
 held-out loss; the scores are then measured on probes of T random tokens repeated twice (``--probe-periods``, the
@@ -43,7 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import RESULTS, add_thread_option, apply_threads, shown, write_result  # noqa: E402
 
-from srr.circuits import (AttentionOnlyGPT, attention_patterns, icl_score, pattern_scores,  # noqa: E402
+from srr.circuits import (AttentionOnlyGPT, ablate_heads, attention_patterns, icl_score, pattern_scores,  # noqa: E402
                           position_losses, repeated_tokens)
 from srr.io import atomic_path  # noqa: E402
 
@@ -116,6 +118,35 @@ def evaluate_task(model, ids: torch.Tensor, sources: torch.Tensor) -> dict:
             "duplicate_token": max(r["duplicate_token"] for r in rows), "heads": rows}
 
 
+@torch.no_grad()
+def dissect(model, ids: torch.Tensor, sources: torch.Tensor) -> list[dict]:
+    """Per head of the trained model, on held-out task windows at the predictable positions i: the attention mass on
+    the earlier occurrence src(i) and on the positions src(i) + 1 (the induction target) and src(i) + 2, on i − 1 and
+    on i itself, and the rise of the copy loss when the head is zero-ablated (:func:`srr.circuits.ablate_heads`)."""
+    model.eval()
+    nxt = sources[:, 1:]
+    predictable = (nxt >= 0) & (sources[:, :-1] == nxt - 1)
+    b, i = predictable.nonzero(as_tuple=True)
+    last = ids.shape[1] - 1
+
+    def copy_loss() -> float:
+        logits = model(ids)[:, :-1].double()
+        losses = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), ids[:, 1:].reshape(-1), reduction="none")
+        return float(losses.view(ids.shape[0], -1)[predictable].mean())
+
+    base = copy_loss()
+    rows = []
+    for layer, a in enumerate(attention_patterns(model, ids)):
+        for head in range(a.shape[1]):
+            mass = {f"src{k:+d}": float(a[b, head, i, (sources[b, i] + k).clamp(0, last)].mean()) for k in (0, 1, 2)}
+            with ablate_heads(model, [(layer, head)]):
+                delta = copy_loss() - base
+            rows.append({"layer": layer, "head": head, **mass, "previous": float(a[b, head, i, i - 1].mean()),
+                         "self": float(a[b, head, i, i].mean()), "ablation_delta": delta})
+    model.train()
+    return rows
+
+
 def evaluate(model, probes: dict[int, torch.Tensor]) -> dict:
     """Scores on each probe (period T: T random tokens repeated twice), averaged over the probes: the second-copy
     loss (``copy_loss``) and ICL score, and per head its mean induction (previous-token, duplicate-token) score, of
@@ -182,7 +213,8 @@ def train_one(name: str, args, seed: int, probes, text=None) -> dict:
     threshold = math.log(args.probe_vocab) / 2
     change = next((r["step"] for r in curve if r["copy_loss"] < threshold), None)
     final = curve[-1]
-    return {"model": name, "seed": seed, "phase_change_step": change, "final_induction": final["induction"],
+    heads = dissect(model, *probes) if text is None else None
+    return {"heads": heads, "model": name, "seed": seed, "phase_change_step": change, "final_induction": final["induction"],
             "final_copy_loss": final["copy_loss"], "final_icl_score": final["icl_score"],
             "final_previous_token": final["previous_token"], "final_val_loss": final.get("val_loss"),
             "seconds": time.perf_counter() - start, "curve": curve}
@@ -269,7 +301,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"{run['model']:>10} seed {run['seed']}: phase change at {run['phase_change_step']}, induction "
               f"{run['final_induction']:.3f}, copy loss {run['final_copy_loss']:.3f} "
               f"({run['seconds']:.0f} s)")
-    table = [{k: v for k, v in run.items() if k != "curve"} for run in runs]
+    table = [{k: v for k, v in run.items() if k not in ("curve", "heads")} for run in runs]
     settings = {k: getattr(args, k) for k in ("task", "steps", "batch", "vocab", "chunk", "probe_periods", "dim",
                                               "heads", "lr", "eval_every", "seeds", "window", "probe_vocab")}
     name = "induction" if text is None else "induction_shakespeare"
