@@ -9,7 +9,6 @@ from srr.cli import main
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-@pytest.mark.slow  # about 6 s: five figures
 def test_circuits_of_a_language_model(tmp_path, capsys):
     corpus = tmp_path / "corpus.txt"
     corpus.write_text("the quick brown fox jumps over the lazy dog. " * 40)
