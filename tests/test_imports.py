@@ -13,7 +13,7 @@ LAYERS = [
     {"operators", "losses"},
     {"models"},
     {"redunet", "data", "interop"},
-    {"analysis"},
+    {"analysis", "circuits"},
     {"objectives"},
     {"training"},
     {"principles"},

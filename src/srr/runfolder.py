@@ -34,7 +34,7 @@ LOCK_NAME = ".srr.lock"
 #: What srr writes into a run folder: a folder holding any of these holds srr output.
 RUN_FILES = ("run.json", "config.json", "model.safetensors", "summary.json", "metrics.jsonl", "steps.jsonl",
              "curves.png", "training.png", "report.html", "checkpoints", "tensorboard", "analysis", "attention",
-             "ansatz", "layers.json", "layers.png", "rates.png", "similarity.png", "README.md",
+             "circuits", "ansatz", "layers.json", "layers.png", "rates.png", "similarity.png", "README.md",
              "results.json", "claims.md", "claims.html", "figures", "work", "segment")
 #: The files that make a folder a saved model or a training run (an input of the analysis commands).
 MODEL_FILES = ("config.json", "model.safetensors", "run.json", "checkpoints")

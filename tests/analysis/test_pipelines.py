@@ -58,8 +58,9 @@ def test_a_language_model_run_is_analysed_and_reported_without_being_told_its_da
     assert layers["data"].startswith("text:") and layers["images"] == 4 and len(layers["models"]["trained"]) == 2
     assert main(["report", str(lm_run), "--samples", "4"]) == 0
     page = (lm_run / "report.html").read_text()
-    for heading in ("Training curves", "Layer by layer", "Attention patterns", "Generated text"):
+    for heading in ("Training curves", "Layer by layer", "Attention patterns", "Circuits", "Generated text"):
         assert f"<h2>{heading}" in page
+    assert "In-context learning: loss" in page and "<th>induction</th>" in page
     assert "feature ansatz" not in page.lower() or "not shown" in page
     config = json.loads((lm_run / "config.json").read_text())
     assert config["task"] == "lm" and config["tokenizer"] == "bytes" and config["objective"] == "lm"

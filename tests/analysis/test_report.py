@@ -79,8 +79,9 @@ def test_report_of_a_crate_run(tmp_path, capsys):
     assert main(argv) == 0
     checker = _check(run_dir / "report.html")
     assert checker.h2 == ["Training curves", "Layer by layer: compression and sparsity", "Attention maps",
-                          "Feature ansatz and tight frames"]
-    assert len(checker.images) == 5
+                          "Circuits", "Feature ansatz and tight frames"]
+    assert len(checker.images) == 8  # the circuits: composition, logit lens, W_QK per head
+    assert (run_dir / "circuits" / "circuits.json").is_file()
     stamp = (run_dir / "ansatz" / "ansatz.json").stat().st_mtime_ns
     assert main(argv) == 0  # a second run reuses what the folder holds
     assert (run_dir / "ansatz" / "ansatz.json").stat().st_mtime_ns == stamp

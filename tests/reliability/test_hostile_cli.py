@@ -72,6 +72,7 @@ CASES = [
     ("wrong", "weights-in-int64", ["analyze", "{int_weights}", "--out", "{out}"], r"is stored as I64, not as floating point"),
     # 4. further cases
     ("wrong", "report-of-inf-weights", ["report", "{nan_model}"], r"non-finite value\(s\)"),
+    ("wrong", "circuits-of-nan-weights", ["circuits", "{nan_model}", "--out", "{out}"], r"holds 1 non-finite value\(s\)"),
     ("wrong", "ansatz-of-nan-weights", ["ansatz", "{nan_model}", "--no-progress", "--out", "{out}"], r"non-finite"),
     ("wrong", "weights-with-an-extra-tensor", ["analyze", "{extra_weights}", "--out", "{out}"],
      r"does not fit crate_nano: missing \[\], unexpected \['stray'\]"),

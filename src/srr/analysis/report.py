@@ -8,7 +8,8 @@ crash between two of its files) is computed again and published whole. Sections 
 * every trained model: the facts, the training curves (loss on a linear axis when it can be negative, every
   held-out figure the objective logged);
 * transformers (image or text): the layer-by-layer compression and sparsity against a random copy, the attention
-  maps (over patches, or the patterns of a text window);
+  maps (over patches, or the patterns of a text window), the circuits (per-head W_QK symmetry, composition, pattern
+  scores of a language model, logit lens, head ablation; :mod:`srr.circuits`);
 * image classifiers: the feature ansatz (not for MCR² or self-supervised runs, whose classifier head is untrained);
 * runs on scenes with object masks (``--data scenes``): the segmentation masks and token norms of ``srr segment``;
 * language models: a sample of generated text;
@@ -92,6 +93,33 @@ def _attention_section(rep: dict, grid: Path, overlay: Path | None) -> str:
             f'<p class="note">{html.escape(note)}</p>')
 
 
+def _circuits_section(rep: dict, folder: Path) -> str:
+    scores = {(r["layer"], r["head"]): r for r in rep.get("pattern_scores", [])}
+    ablation = {(r["layer"], r["head"]): r for r in rep.get("head_ablation", {}).get("heads", [])}
+    rows = []
+    for h in rep["heads"]:
+        key = (h["layer"], h["head"])
+        s, a = scores.get(key, {}), ablation.get(key, {})
+        rows.append([h["layer"], h["head"], h["kind"], h["qk_symmetry"], s.get("previous_token"), s.get("induction"),
+                     a.get("delta")])
+    base = rep["composition_random_baseline"]
+    note = (f"W_QK symmetry ‖W_QK − W_QKᵀ‖/‖W_QK‖ (0: symmetric); pattern scores on {rep['probe']['sequences']} "
+            f"random sequences of {rep['probe']['length']} tokens repeated twice (chance: previous "
+            f"{rep['pattern_chance']['previous_token']:.3f}, induction {rep['pattern_chance']['induction']:.3f}); "
+            if "pattern_scores" in rep else "W_QK symmetry ‖W_QK − W_QKᵀ‖/‖W_QK‖ (0: symmetric); ")
+    note += (f"loss change when the head is zero-ablated, on {rep['lens_data']}; random composition baseline Q "
+             f"{base['q']:.3f}, K {base['k']:.3f}, V {base['v']:.3f}.")
+    if "in_context_learning" in rep:
+        icl = rep["in_context_learning"]
+        note += (f" In-context learning: loss {icl['loss_first_copy']:.3f} on the first copy, "
+                 f"{icl['loss_second_copy']:.3f} nats on the second.")
+    figures = [embed_png(folder / name, alt) for name, alt in
+               (("composition.png", "composition"), ("scores.png", "pattern scores"),
+                ("logit_lens.png", "logit lens"), ("qk.png", "W_QK per head")) if (folder / name).is_file()]
+    return ("".join(figures) + _table(["layer", "head", "kind", "W_QK symmetry", "previous-token", "induction",
+                                       "ablation Δloss"], rows) + f'<p class="note">{html.escape(note)}</p>')
+
+
 def _ansatz_section(rep: dict, png: Path) -> str:
     cols = list(rep["results"])
     header = ["map", "kind"] + [f"{w} ({c})" for c in cols for w in ("corr AGOP^½", "frame dist.", "λmin/λmax")]
@@ -167,6 +195,7 @@ def build_report(run_dir, out=None, *, index: int = 0, samples: int = 512, ansat
     from .attention import attention_report
     from .layers import analyze
     from .runs import open_source, source_data
+    from ..circuits.pipeline import circuits_report
 
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
@@ -232,6 +261,11 @@ def build_report(run_dir, out=None, *, index: int = 0, samples: int = 512, ansat
             sections.append((title, _attention_section(rep, folder / "attention_grid.png", overlay)))
         elif data is not None:
             skipped.append(f"attention maps ({src.name}'s attention forms no token-by-token matrix)")
+        if data is not None and hasattr(src.model, "block_list") and src.task in ("image", "lm"):
+            rep, folder = cached("circuits", ("circuits.json", "qk.png", "logit_lens.png"),
+                                 lambda f: circuits_report(src, data, f, samples=min(samples, 32)),
+                                 lambda rep: "heads" in rep and "composition_random_baseline" in rep)
+            sections.append(("Circuits", _circuits_section(rep, folder)))
         if data is not None and getattr(data, "scenes", None) is not None and _forms_attention(src.model) \
                 and hasattr(src.model, "patch_hw"):
             from .segmentation import segmentation_report

@@ -5,12 +5,12 @@ import argparse
 import sys
 
 from ..errors import SrrError
-from . import (analyze, ansatz, attention, compare, convert, denoise, evaluate, export, generate, models, predict,
-               pretrain, redunet, report, reproduce, segment, sparse_coding, synthetic, train)
+from . import (analyze, ansatz, attention, circuits, compare, convert, denoise, evaluate, export, generate, models,
+               predict, pretrain, redunet, report, reproduce, segment, sparse_coding, synthetic, train)
 
 # Each module provides NAME, HELP, add_arguments(parser) and run(args) -> int.
-COMMANDS = [train, pretrain, analyze, attention, ansatz, synthetic, denoise, sparse_coding, report, models, redunet,
-            generate, evaluate, predict, compare, export, convert, reproduce, segment]
+COMMANDS = [train, pretrain, analyze, attention, circuits, ansatz, synthetic, denoise, sparse_coding, report, models,
+            redunet, generate, evaluate, predict, compare, export, convert, reproduce, segment]
 
 
 class Parser(argparse.ArgumentParser):

@@ -38,6 +38,7 @@ from torch import Tensor, nn
 
 from ..errors import ConfigError, DataError
 from ..operators import PatchEmbedding
+from ..operators.hooks import HookPoint
 from .config import ModelConfig, pair
 from .hub import PretrainedMixin
 
@@ -47,13 +48,6 @@ __all__ = ["HookPoint", "Block", "SequentialBlock", "TransformerModel", "ImageTr
 HOOKS = ("input", "attn_input", "attn_output", "mid", "output")
 INIT_STD = 0.02
 _RESIDUAL_OUTPUTS = ("to_out.0.weight", "attn.proj.weight", "mlp.fc2.weight")
-
-
-class HookPoint(nn.Module):
-    """The identity, as a module so that forward hooks can record or replace the activation passing through."""
-
-    def forward(self, x: Tensor) -> Tensor:
-        return x
 
 
 class Block(nn.Module):

@@ -13,6 +13,7 @@ from torch import Tensor, nn
 
 from ..errors import ConfigError
 from .heads import orthonormal_heads
+from .hooks import HookPoint
 
 
 class MultiHeadSelfAttention(nn.Module):
@@ -26,6 +27,7 @@ class MultiHeadSelfAttention(nn.Module):
         self.qkv = nn.Linear(dim, 3 * heads * dim_head, bias=qkv_bias)
         self.proj = nn.Linear(heads * dim_head, dim)
         self.dropout = nn.Dropout(dropout)
+        self.hook_heads = HookPoint()  # the head outputs concatenated (B, N, K·p), before ``proj``
 
     def _qkv(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         b, n, _ = x.shape
@@ -58,4 +60,5 @@ class MultiHeadSelfAttention(nn.Module):
         q, k, v = self._qkv(x)
         out = F.scaled_dot_product_attention(q, k, v, is_causal=self.causal, scale=self.scale)
         b, n = x.shape[:2]
-        return self.dropout(self.proj(out.transpose(1, 2).reshape(b, n, self.heads * self.dim_head)))
+        heads = self.hook_heads(out.transpose(1, 2).reshape(b, n, self.heads * self.dim_head))
+        return self.dropout(self.proj(heads))

@@ -36,6 +36,7 @@ from torch import Tensor, nn
 from ..errors import ConfigError
 from ..measures import heads_from_qkv
 from .heads import orthonormal_heads
+from .hooks import HookPoint
 
 OUTPUTS = ("learned", "subspace", "negative", "transpose")
 
@@ -60,6 +61,7 @@ class MSSA(nn.Module):
         self.output, self.step = output, float(step)
         self.scale = dim_head**-0.5
         self.qkv = nn.Linear(dim, heads * dim_head, bias=False)
+        self.hook_heads = HookPoint()  # the head outputs concatenated (B, N, K·p), before the output matrix
         if output == "learned":
             self.to_out = nn.Sequential(nn.Linear(heads * dim_head, dim, bias=out_bias), nn.Dropout(dropout))
         else:
@@ -95,9 +97,9 @@ class MSSA(nn.Module):
         return out.transpose(1, 2).reshape(x.shape[0], x.shape[1], self.heads * self.dim_head)
 
     def forward(self, x: Tensor) -> Tensor:
+        mixed = self.hook_heads(self.mix(x))
         if self.output == "learned":
-            return self.to_out(self.mix(x))
+            return self.to_out(mixed)
         u = self.qkv.weight  # (K·p, d): A @ u = A [U_1 … U_K]ᵀ;  A @ u.T = A [U_1 … U_K] (CRATE-Transpose)
         signed = u * (-self.step if self.output == "negative" else self.step)
-        mixed = self.mix(x)
         return self.out_dropout(mixed @ signed.t() if self.output == "transpose" else mixed @ signed)

@@ -38,6 +38,7 @@ from torch import Tensor, nn
 from ..errors import ConfigError
 from ..measures import heads_from_qkv
 from .heads import orthonormal_heads
+from .hooks import HookPoint
 
 __all__ = ["TSSA", "normalize_over_tokens", "head_memberships", "second_moments", "statistics_step"]
 
@@ -79,6 +80,7 @@ class TSSA(nn.Module):
         self.qkv = nn.Linear(dim, heads * dim_head, bias=qkv_bias)
         self.temp = nn.Parameter(torch.ones(heads, 1))
         self.to_out = nn.Sequential(nn.Linear(heads * dim_head, dim), nn.Dropout(dropout))
+        self.hook_heads = HookPoint()  # the head outputs concatenated (B, N, K·p), before ``to_out``
 
     def project(self, x: Tensor) -> Tensor:
         """Per-head coordinates ``w_k = x U_k``, shape (B, K, N, p)."""
@@ -105,4 +107,4 @@ class TSSA(nn.Module):
         return out.transpose(1, 2).reshape(x.shape[0], x.shape[1], self.heads * self.dim_head)
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.to_out(self.mix(x))
+        return self.to_out(self.hook_heads(self.mix(x)))
