@@ -159,7 +159,7 @@ CASES = [
     ("cuda-without-cuda", TRAIN + " --device cuda", r"CUDA is not available"),
     ("cuda-without-cuda-generate", "generate {lm_ok} --device cuda", r"CUDA is not available"),
     ("image-flag-for-language-model", LM + " --data text:{text_ok} --epochs 3", r"--epochs does not apply to --objective lm"),
-    ("mcr2-flag-for-language-model", LM + " --data text:{text_ok} --eps 0.5", r"--eps does not apply to --objective lm \(it belongs to mcr2\)"),
+    ("mcr2-flag-for-language-model", LM + " --data text:{text_ok} --eps 0.5", r"--eps does not apply to --objective lm \(it belongs to mcr2, mcr2_views, simdino\)"),
     ("negative-temperature", "generate {lm_ok} --temperature -1", r"--temperature must lie in \[0, 1e\+06\], got -1"),
     ("learning-rate-nan", TRAIN + " --lr nan", r"--lr"),
     ("label-smoothing-above-one", TRAIN + " --label-smoothing 2", r"label.smoothing"),

@@ -279,7 +279,8 @@ def build_report(run_dir, out=None, *, index: int = 0, samples: int = 512, ansat
                                  lambda f: ansatz_report(src, data, f, ansatz_samples))
             sections.append(("Feature ansatz and tight frames", _ansatz_section(rep, folder / "ansatz.png")))
         elif untrained_head:
-            skipped.append(f"feature ansatz (a {objective} run's classifier head is untrained)")
+            shown = {"mcr2": "an MCR²", "simdino": "a SimDINO", "dino": "a DINO", "mcr2_views": "an unsupervised MCR²"}
+            skipped.append(f"feature ansatz ({shown[objective]} run's classifier head is untrained)")
         if data is not None and src.task == "lm":
             sections.append(("Generated text", _text_sample(src.model, data)))
         if skipped:
