@@ -16,7 +16,7 @@ from typing import Any, Iterable
 from .errors import ConfigError, DataError, NonFiniteError, ResourceError
 
 __all__ = ["check_number", "check_int", "check_choice", "check_bool", "check_finite", "check_eps", "check_labels",
-           "check_memory", "available_memory", "format_bytes", "MAX_INFERRED_CLASSES", "check_allocation",
+           "check_memory", "available_memory", "check_seed", "MAX_SEED", "format_bytes", "MAX_INFERRED_CLASSES", "check_allocation",
            "check_dtype", "as_tensor", "check_memberships", "MEMORY_CHECK_FLOOR", "MEMBERSHIP_ROW_TOLERANCE"]
 
 #: A class count inferred from the largest label may exceed the number of labelled samples only up to this floor.
@@ -67,6 +67,15 @@ def check_int(value: Any, name: str, *, low: int | None = None, high: int | None
     if high is not None and v > high:
         raise error(f"{_name(name)} must be <= {high}, got {v}")
     return v
+
+
+#: The largest seed srr takes (torch's generators take a 64-bit seed; srr derives seeds by adding small offsets).
+MAX_SEED = (1 << 63) - 1 - 1024
+
+
+def check_seed(value: Any, name: str = "--seed") -> int:
+    """A seed: an integer in [0, :data:`MAX_SEED`] (a seed of 10²³ would overflow torch's generator)."""
+    return check_int(value, name, low=0, high=MAX_SEED)
 
 
 def check_choice(value: Any, name: str, choices: Iterable[str], error: type = ConfigError) -> str:

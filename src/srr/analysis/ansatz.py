@@ -292,11 +292,12 @@ def ansatz_report(src, data, out, samples: int = 1000, alphas=ALPHAS, remove_ini
     """Write ``ansatz.json`` and ``ansatz.png`` into the folder ``out`` (published whole): the ansatz of ``src``'s
     model (and of its initialisation when it is a trained run) on the first ``samples`` training images of
     ``data``. Returns the report."""
-    from ..checks import check_int, check_number
+    from ..checks import check_int, check_number, check_seed
     from ..io import atomic_write_json
     from ..runfolder import publish_folder
     from .runs import initial_copy
 
+    check_seed(seed)
     if src.task != "image":
         raise ConfigError(f"the feature ansatz needs an image classifier (logits per class); {src.name} is a "
                           f"{src.task} model")

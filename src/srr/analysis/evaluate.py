@@ -38,7 +38,7 @@ def _check_image_model(src: Source, what: str) -> None:
 
 
 def _resize_to(src: Source) -> int:
-    return int((src.record.get("preprocessing") or {}).get("resize") or 0)
+    return (src.record.get("preprocessing") or {}).get("resize") or 0  # checked when config.json was read
 
 
 @torch.no_grad()
@@ -153,18 +153,19 @@ def load_images(files: Sequence[str | Path], preprocessing: dict) -> Tensor:
     from ..data.augment import resize_batch
     from ..data.folder import _decode, open_image
 
-    try:
-        size = preprocessing["image_size"]
-        h, w = (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
-        channels = int(preprocessing["channels"])
-        mean = torch.tensor([float(v) for v in preprocessing["mean"]]).view(1, -1, 1, 1)
-        std = torch.tensor([float(v) for v in preprocessing["std"]]).view(1, -1, 1, 1)
-    except (KeyError, TypeError, ValueError, IndexError):
-        raise ConfigError(f"the recorded preprocessing {preprocessing!r} is incomplete (needs image_size, channels, "
-                          "mean and std)") from None
-    if channels not in (1, 3) or mean.numel() != channels or std.numel() != channels or float(std.min()) <= 0:
-        raise ConfigError(f"the recorded preprocessing {preprocessing!r} is not usable")
-    check_memory(len(files) * channels * h * w * 9, f"{len(files)} image(s) of {channels} x {h} x {w}")
+    from ..models.hub import check_preprocessing
+
+    preprocessing = check_preprocessing(preprocessing)  # also when given here rather than read from config.json
+    size = preprocessing["image_size"]
+    h, w = (size, size) if isinstance(size, int) else (size[0], size[-1])
+    channels = preprocessing["channels"]
+    mean = torch.tensor(preprocessing["mean"]).view(1, -1, 1, 1)
+    std = torch.tensor(preprocessing["std"]).view(1, -1, 1, 1)
+    if channels not in (1, 3):
+        raise ConfigError(f"predict reads images of 1 or 3 channels; the preprocessing records {channels}")
+    resize = preprocessing.get("resize") or 0
+    check_memory(len(files) * channels * max(h * w, resize * resize) * 9,
+                 f"{len(files)} image(s) of {channels} x {max(h, resize)} x {max(w, resize)}")
     mode = "L" if channels == 1 else "RGB"
     batch = []
     for f in files:
@@ -177,7 +178,7 @@ def load_images(files: Sequence[str | Path], preprocessing: dict) -> Tensor:
             arr = arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1)
         batch.append(torch.from_numpy(np.array(arr, dtype=np.uint8, copy=True)))
     x = (torch.stack(batch).float() / 255.0 - mean) / std
-    return resize_batch(x, int(preprocessing.get("resize") or 0))
+    return resize_batch(x, resize)
 
 
 @torch.no_grad()
@@ -195,7 +196,11 @@ def predict(src: Source, files: Sequence[str | Path], top_k: int = 5, preprocess
     top_k = check_int(top_k, "top-k", low=1, high=classes)
     x = load_images(files, pre)
     model = src.model.eval()
-    probs = torch.softmax(model(x.to(next(model.parameters()).device)).float(), -1).cpu()
+    logits = model(x.to(next(model.parameters()).device)).float()
+    if not bool(torch.isfinite(logits).all()):
+        raise DataError("the model gave non-finite logits on " + ", ".join(
+            str(f) for f, ok in zip(files, torch.isfinite(logits).all(-1).tolist()) if not ok))
+    probs = torch.softmax(logits, -1).cpu()
     p, idx = probs.topk(top_k, dim=-1)
     return [{"file": str(f), "top": [{"class": int(i), "probability": float(q)} for q, i in zip(p[b], idx[b])]}
             for b, f in enumerate(files)]

@@ -62,8 +62,10 @@ def open_source(source: str, overrides: list[str] | dict | None = None, seed: in
     """A saved model folder (its trained weights) or a registered model name (initialised with ``seed + 1``,
     ``overrides`` applied after the data's own settings)."""
     from ..models import create_model, from_pretrained, get_entry, read_config
+    from ..checks import check_seed
     from ..models.hub import is_hub_id, resolve_pretrained
 
+    seed = check_seed(seed)
     path = Path(source)
     if not path.is_dir() and is_hub_id(str(source)):
         path = resolve_pretrained(source)  # a Hub id: its files in the Hub cache

@@ -38,5 +38,5 @@ def run(args) -> int:
                   f"{tuple(r['peak'])}")
         if report.get("note"):
             print(f"note: {report['note']}; the maps show the mean of all tokens' attention rows")
-    print(f"wrote {', '.join(str(p) for p in sorted(out.iterdir()))}")
+    print(f"wrote {', '.join(str(p) for p in sorted(out.iterdir()) if not p.name.startswith('.'))}")
     return 0

@@ -15,11 +15,13 @@ def add_arguments(p) -> None:
 def run(args) -> int:
     from pathlib import Path
 
+    from ..runfolder import output_path
+
     from ..analysis.compare import compare_runs
 
-    out = Path(args.out) if args.out is not None else \
+    out = output_path(args.out) if args.out is not None else \
         Path("runs") / ("compare-" + "-".join(Path(r).name for r in args.runs))[:200]
     table = compare_runs(args.runs, out)
     print(table["markdown"], end="")
-    print(f"wrote {', '.join(str(p) for p in sorted(out.iterdir()))}")
+    print(f"wrote {', '.join(str(p) for p in sorted(out.iterdir()) if not p.name.startswith('.'))}")
     return 0

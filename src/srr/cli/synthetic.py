@@ -27,9 +27,11 @@ def run(args) -> int:
     import math
     from pathlib import Path
 
+    from ..runfolder import output_path
+
     from ..analysis.denoising import synthetic_report
 
-    out = Path(args.out)
+    out = output_path(args.out)
     result = synthetic_report(out, args.k, args.d, args.rank, args.tokens, args.sets, args.noise, args.depth, args.eta,
                               args.tau, args.beta, args.seed)
     names = list(result["curves"])

@@ -27,6 +27,7 @@ from torch import Tensor, nn
 from ..checks import check_int, check_number
 from ..errors import CheckpointError, ConfigError, one_line
 from ..io import atomic_path
+from ..runfolder import check_output_file
 
 __all__ = ["FORMATS", "example_input", "export_model"]
 
@@ -67,6 +68,25 @@ def _run_onnx(path: Path, x: Tensor) -> Tensor:
     return torch.from_numpy(session.run(None, {"input": x.numpy()})[0])
 
 
+def is_export(path: str | os.PathLike) -> bool:
+    """Whether the file ``path`` is an earlier export (an ONNX model written by PyTorch's exporter, or a
+    ``torch.export`` archive), which a new export may replace; any other existing file is refused."""
+    import zipfile
+
+    path = Path(path)
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(64)
+        if head[:1] == b"\x08" and b"pytorch" in head:
+            return True
+        if zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as z:
+                return any(n.endswith("/archive_format") for n in z.namelist())
+    except (OSError, zipfile.BadZipFile):
+        return False
+    return False
+
+
 def export_model(model: nn.Module, path: str | os.PathLike, format: str = "onnx", batch: int = 2,
                  atol: float = 1e-4, check_input: Tensor | None = None) -> dict:
     """Write ``model`` to ``path`` in ``format`` (:data:`FORMATS`) and check it against eager PyTorch on a random
@@ -85,9 +105,9 @@ def export_model(model: nn.Module, path: str | os.PathLike, format: str = "onnx"
     model = model.eval().cpu()
     x = example_input(model, batch)
     lm = getattr(type(model.config), "task", None) == "lm"
-    path = Path(path)
+    path = check_output_file(path, marker=is_export)
     checks = [x] + ([check_input] if check_input is not None else [])
-    with atomic_path(path) as tmp:
+    with atomic_path(path, suffix=".tmp" if format == "onnx" else ".tmp.pt2") as tmp:  # torch.export wants .pt2
         try:
             if format == "onnx":
                 _onnx(model, x, tmp, lm)
