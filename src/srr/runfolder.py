@@ -311,6 +311,6 @@ def check_output_file(out: str | os.PathLike, inputs: list[str | os.PathLike] = 
         else:
             own = False
         if not own:
-            raise RunFolderError(f"--out {out} exists and was not written by this srr command; refusing to replace "
+            raise RunFolderError(f"--out {out} exists and was not written by srr as this command's output; refusing to replace "
                                  "it (remove it or choose another name)")
     return out

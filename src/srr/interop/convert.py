@@ -267,30 +267,59 @@ def detect_kind(path: Path) -> str:
 
 
 def convert(src: str | os.PathLike, dest: str | os.PathLike, kind: str | None = None,
-            overrides: dict | None = None, which: str = "teacher"):
+            overrides: dict | None = None, which: str | None = None):
     """Convert the checkpoint ``src`` (``kind`` detected when omitted) into an srr model saved at ``dest``
     (``config.json``, ``model.safetensors``, model card). Returns the model."""
     from ..models import create_model, save_pretrained
     from ..models.hub import load_weights  # noqa: F401  (the strict reader's rules apply below too)
 
+    from ..checks import check_choice, check_int
+    from ..runfolder import check_output_folder, publish_folder
+
     src, overrides = Path(src), dict(overrides or {})
-    kind = kind or detect_kind(src)
-    if kind not in KINDS:
-        raise ConfigError(f"unknown checkpoint kind {kind!r} (known: {', '.join(KINDS)})")
-    if kind == "crate_alpha":
-        name, args, state = crate_alpha_state(read_flax(src), overrides)
-    elif kind == "tost":
-        name, args, state = tost_state(read_torch(src), overrides)
-    elif kind == "simdino":
-        name, args, state = simdino_state(read_torch(src), overrides, which)
+    if kind is not None:
+        check_choice(kind, "checkpoint kind", KINDS)
+    if which is None:
+        which = "teacher"
     else:
-        name, args, state = crate_state(read_torch(src), overrides)
+        check_choice(which, "--which", ("teacher", "student"))
+    # the settings the readers compute with are checked before they are used (the rest by create_model)
+    for key, high in (("heads", 65536), ("channels", 4096)):
+        if key in overrides:
+            overrides[key] = check_int(overrides[key], key, low=1, high=high)
+    if not src.is_file():
+        raise DataFileNotFoundError(f"checkpoint not found: {src}")
+    dest = check_output_folder(dest, [src])
+    try:
+        kind = kind or detect_kind(src)
+        if which != "teacher" and kind != "simdino":
+            raise ConfigError(f"--which chooses the network of a SimDINO checkpoint; {src} is read as {kind}")
+        if kind == "crate_alpha":
+            name, args, state = crate_alpha_state(read_flax(src), overrides)
+        elif kind == "tost":
+            name, args, state = tost_state(read_torch(src), overrides)
+        elif kind == "simdino":
+            name, args, state = simdino_state(read_torch(src), overrides, which)
+        else:
+            name, args, state = crate_state(read_torch(src), overrides)
+    except (CheckpointError, ConfigError):
+        raise
+    except (KeyError, ValueError, IndexError, TypeError, AttributeError, ZeroDivisionError, RuntimeError) as exc:
+        # a file of the right format but not the structure this kind has (a missing block, a tensor of another
+        # rank, a key that is not numbered): one line naming the file, never a traceback
+        raise CheckpointError(f"{src} does not have the structure of a {kind or 'known'} checkpoint: "
+                              f"{type(exc).__name__}: {one_line(exc, 1)}") from None
     model = create_model(name, **args)
     expected = model.state_dict()
     for key, value in state.items():
+        if not torch.is_tensor(value):
+            raise CheckpointError(f"{src}: {key} is a {type(value).__name__}, not a tensor")
         if key in expected and tuple(value.shape) != tuple(expected[key].shape):
             raise CheckpointError(f"{src}: {key} has shape {list(value.shape)}, the converted {name} expects "
                                   f"{list(expected[key].shape)}")
+        if key in expected and expected[key].is_floating_point() and not value.is_floating_point():
+            raise CheckpointError(f"{src}: {key} is stored as {value.dtype}, not as floating point; refusing to "
+                                  "cast it")
         if value.is_floating_point() and not bool(torch.isfinite(value).all()):
             raise CheckpointError(f"{src}: {key} holds non-finite values; refusing the weights")
     try:
@@ -302,5 +331,6 @@ def convert(src: str | os.PathLike, dest: str | os.PathLike, kind: str | None = 
            "channels": args["channels"]}
     if args["channels"] != 3:
         pre.update(mean=[0.5] * args["channels"], std=[0.5] * args["channels"])
-    save_pretrained(model.eval(), dest, extra={"converted_from": f"{kind}:{src.name}", "preprocessing": pre})
+    with publish_folder(dest) as tmp:  # the folder appears whole, or not at all
+        save_pretrained(model.eval(), tmp, extra={"converted_from": f"{kind}:{src.name}", "preprocessing": pre})
     return model
