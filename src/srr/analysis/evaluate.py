@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..checks import check_int, check_memory
+from ..checks import check_finite_tree, check_int, check_memory
 from ..errors import ConfigError, DataError
 from ..io import atomic_write_json
 from .runs import Source
@@ -133,7 +133,8 @@ def evaluate(src: Source, data, out: str | Path | None = None, batch_size: int =
     else:
         _check_image_model(src, "evaluate")
         result = evaluate_images(src.model, data, batch_size, _resize_to(src))
-    report = {"model": src.name, "source": str(src.path or src.name), "data": data.spec, **result}
+    report = check_finite_tree({"model": src.name, "source": str(src.path or src.name), "data": data.spec,
+                                **result}, "the evaluation")
     if out is not None:
         with publish_folder(out) as tmp:
             atomic_write_json(tmp / "evaluation.json", report)

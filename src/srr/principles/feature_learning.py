@@ -49,6 +49,12 @@ def _distances(x: Tensor, z: Tensor, M: Tensor) -> Tensor:
 
 def laplace_kernel(x: Tensor, z: Tensor, M: Tensor, bandwidth: float) -> Tensor:
     """K_M(x_i, z_j) = exp(−‖x_i − z_j‖_M / L), (len(x), len(z))."""
+    for t, name in ((x, "x"), (z, "z"), (M, "M")):
+        check_finite(t, name)
+    if x.dim() != 2 or z.dim() != 2 or x.shape[1] != z.shape[1] or tuple(M.shape) != (x.shape[1], x.shape[1]):
+        raise ConfigError(f"x (n, d), z (m, d) and M (d, d) are needed, got {tuple(x.shape)}, {tuple(z.shape)} and "
+                          f"{tuple(M.shape)}")
+    bandwidth = check_number(bandwidth, "bandwidth", low=0.0, low_open=True, high=1e12)
     return torch.exp(-_distances(x, z, M) / bandwidth)
 
 
@@ -113,6 +119,8 @@ def rfm(x: Tensor, y: Tensor, iterations: int = 5, bandwidth: float = 10.0, reg:
         targets = torch.nn.functional.one_hot(y.long(), k).double()
     else:
         check_finite(y, "y")
+        if len(y) != n:
+            raise DataError(f"{n} inputs but {len(y)} targets")
         targets = y.reshape(n, -1).double()
     if len(targets) != n:
         raise DataError(f"{n} inputs but {len(targets)} targets")
@@ -139,6 +147,11 @@ def rfm(x: Tensor, y: Tensor, iterations: int = 5, bandwidth: float = 10.0, reg:
 
 def whitened_frame(G: Tensor, W: Tensor, rtol: float = 1e-8) -> dict:
     """Tight-frame statistics of G whitened by W Wᵀ on the range of W (see the module docstring)."""
+    check_finite(G, "G")
+    check_finite(W, "W")
+    if G.dim() != 2 or W.dim() != 2 or G.shape[0] != G.shape[1] or G.shape[0] != W.shape[0]:
+        raise ConfigError(f"G (d, d) and W (d, k) are needed, got {tuple(G.shape)} and {tuple(W.shape)}")
+    rtol = check_number(rtol, "rtol", low=0.0, low_open=True, high=1.0)
     G, W = G.double(), W.double()
     U, S, _ = torch.linalg.svd(W, full_matrices=False)
     keep = S > rtol * S.max() if len(S) and S.max() > 0 else torch.zeros(len(S), dtype=torch.bool)
