@@ -16,7 +16,8 @@ from typing import Any, Iterable
 from .errors import ConfigError, DataError, NonFiniteError, ResourceError
 
 __all__ = ["check_number", "check_int", "check_choice", "check_bool", "check_finite", "check_eps", "check_labels",
-           "check_memory", "available_memory", "check_seed", "MAX_SEED", "check_finite_tree", "format_bytes", "MAX_INFERRED_CLASSES", "check_allocation",
+           "check_memory", "available_memory", "check_seed", "MAX_SEED", "check_finite_tree", "format_bytes",
+           "MAX_INFERRED_CLASSES", "check_allocation",
            "check_dtype", "as_tensor", "check_memberships", "MEMORY_CHECK_FLOOR", "MEMBERSHIP_ROW_TOLERANCE"]
 
 #: A class count inferred from the largest label may exceed the number of labelled samples only up to this floor.

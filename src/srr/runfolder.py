@@ -35,7 +35,7 @@ LOCK_NAME = ".srr.lock"
 #: What srr writes into a run folder: a folder holding any of these holds srr output.
 RUN_FILES = ("run.json", "config.json", "model.safetensors", "summary.json", "metrics.jsonl", "steps.jsonl",
              "curves.png", "training.png", "report.html", "checkpoints", "tensorboard", "analysis", "attention",
-             "ansatz", "layers.json", "layers.png", "rates.png", "similarity.png", "README.md",
+             "ansatz", "evaluation", "layers.json", "layers.png", "rates.png", "similarity.png", "README.md",
              "results.json", "claims.md", "claims.html", "figures", "work")
 #: Written into every folder :func:`publish_folder` publishes: a folder holding it is srr's own output, which a
 #: later output of the same path may replace whole.
@@ -234,6 +234,10 @@ def check_replaceable(target: str | os.PathLike, names: set[str] | frozenset = f
         marked = (target / OUTPUT_MARKER).is_file()
     except OSError as exc:
         raise RunFolderError(f"cannot read --out {target}: {exc.strerror or exc}") from None
+    held = [name for name in MODEL_FILES if (target / name).exists()]
+    if held:  # a model's folder is never replaced by an output, whoever wrote it
+        raise RunFolderError(f"--out {target} holds a model or run ({', '.join(held)}); write the output to a folder "
+                             "of its own")
     if marked or not entries:
         return
     known = set(ANALYSIS_FILES) | set(names)
@@ -311,6 +315,6 @@ def check_output_file(out: str | os.PathLike, inputs: list[str | os.PathLike] = 
         else:
             own = False
         if not own:
-            raise RunFolderError(f"--out {out} exists and was not written by srr as this command's output; refusing to replace "
-                                 "it (remove it or choose another name)")
+            raise RunFolderError(f"--out {out} exists and was not written by srr as this command's output; refusing "
+                                 "to replace it (remove it or choose another name)")
     return out

@@ -56,6 +56,11 @@ def evaluate_images(model: nn.Module, data, batch_size: int = 256, resize: int =
     if k > classes:
         raise DataError(f"{data.spec} has {k} classes, the model only {classes} outputs")
     check_memory(k * k * 8, f"a confusion matrix of {k} classes")
+    n = len(dataset)
+    if n:  # the batch itself (a lower estimate: the model's activations come on top)
+        item = dataset.__getitems__([0])[0]
+        check_memory(2 * min(batch_size, n) * item[0].numel() * item.element_size(),
+                     f"a batch of {min(batch_size, n)} images of {tuple(item.shape[1:])} (--batch-size)")
     model.eval()
     device = next(model.parameters()).device
     confusion = torch.zeros(k, k, dtype=torch.long)
