@@ -439,3 +439,29 @@ def test_api_refuses_with_one_line(kind, case, call, error, pattern):
     assert isinstance(info.value, error), f"{type(info.value).__name__}: {message}"
     assert "\n" not in message and re.search(pattern, message), message
     tried(f"newer_api_{kind}")
+
+
+def test_convert_sizes_an_npz_tree_before_inflating_it(tmp_path, monkeypatch, capsys):
+    """A 0.1 MB npz whose one member inflates to 128 MiB (deflate at its limit, ~1030×) is refused from the zip
+    directory and the .npy header when memory cannot hold it, before a byte is inflated (found: ``np.load`` inflated
+    a 2 MB file to 2 GiB, an allocation traceback under ``ulimit -v``)."""
+    import io
+    import zipfile
+
+    n = 32 << 20  # float32 zeros: 128 MiB
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, {"descr": "<f4", "fortran_order": False, "shape": (n,)})
+    bomb = tmp_path / "bomb.npz"
+    with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as zf, zf.open("embedding/kernel.npy", "w") as fh:
+        fh.write(header.getvalue())
+        for _ in range(8):
+            fh.write(bytes(n * 4 // 8))
+    assert bomb.stat().st_size < 1 << 20
+    monkeypatch.setenv("SRR_MEMORY_LIMIT", str(64 << 20))
+    capsys.readouterr()
+    assert main(["convert", str(bomb), str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    pattern = r"1 array\(s\) of 134,217,728 bytes .* needs about 256.0 MiB, more than"
+    assert len(err) == 1 and re.search(pattern, err[0]), err
+    assert not (tmp_path / "out").exists()
+    tried("newer_resources")

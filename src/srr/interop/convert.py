@@ -36,7 +36,9 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from ..errors import CheckpointError, ConfigError, DataFileNotFoundError, one_line
+from ..checks import check_memory
+from ..errors import (CheckpointError, ConfigError, DataError, DataFileNotFoundError, ResourceError, SrrError,
+                      one_line)
 
 __all__ = ["KINDS", "read_torch", "read_flax", "crate_state", "crate_alpha_state", "tost_state", "simdino_state",
            "convert", "detect_kind"]
@@ -74,11 +76,11 @@ def read_flax(path: str | os.PathLike) -> dict[str, Tensor]:
     flat: dict[str, np.ndarray] = {}
     try:
         if path.suffix == ".npz":
-            with np.load(path, allow_pickle=False) as z:
-                flat = {k: z[k] for k in z.files}
+            flat = _read_npz(path)
         else:
+            check_memory(3 * path.stat().st_size, f"{path}: a msgpack tree of {path.stat().st_size:,} bytes")
             flat = _read_msgpack(path)
-    except CheckpointError:
+    except (CheckpointError, ResourceError):
         raise
     except Exception as exc:
         raise CheckpointError(f"{path} is not a Flax parameter tree srr can read: {one_line(exc, 1)}") from None
@@ -90,6 +92,31 @@ def read_flax(path: str | os.PathLike) -> dict[str, Tensor]:
             raise CheckpointError(f"{path}: {key} is stored as {value.dtype}, not as floating point")
         out[key] = torch.from_numpy(np.array(value, dtype=np.float32))
     return out
+
+
+def _read_npz(path: Path) -> dict:
+    """The arrays of an ``.npz`` tree, sized from the zip directory and the ``.npy`` headers before any is read:
+    a member that declares more than its compressed size can hold (a deflate bomb) or more than memory is refused
+    (the data loaders' rules, :mod:`srr.data.npz`)."""
+    import zipfile
+
+    import numpy as np
+
+    from ..data.npz import _header
+
+    with zipfile.ZipFile(path) as zf:
+        members = [i for i in zf.infolist() if i.filename.endswith(".npy")]
+        try:
+            sizes = [_header(zf, info, path)[2] for info in members]
+        except DataError as exc:
+            raise CheckpointError(str(exc)) from None
+        check_memory(2 * sum(sizes),
+                     f"{path}: {len(members)} array(s) of {sum(sizes):,} bytes (and their float32 copy)")
+        out = {}
+        for info in members:
+            with zf.open(info) as fp:
+                out[info.filename[:-4]] = np.lib.format.read_array(fp, allow_pickle=False)
+        return out
 
 
 def _read_msgpack(path: Path) -> dict:
@@ -302,7 +329,7 @@ def convert(src: str | os.PathLike, dest: str | os.PathLike, kind: str | None = 
             name, args, state = simdino_state(read_torch(src), overrides, which)
         else:
             name, args, state = crate_state(read_torch(src), overrides)
-    except (CheckpointError, ConfigError):
+    except SrrError:
         raise
     except (KeyError, ValueError, IndexError, TypeError, AttributeError, ZeroDivisionError, RuntimeError) as exc:
         # a file of the right format but not the structure this kind has (a missing block, a tensor of another
