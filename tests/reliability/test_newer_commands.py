@@ -107,6 +107,8 @@ CASES = [
      r"preprocessing.channels must be an integer, got True", []),
     ("values", "predict-resize-negative", ["predict", "{pre_resize_neg}", "{image}"],
      r"preprocessing.resize must lie in \[0, 16384\], got -4", []),
+    ("values", "evaluate-max-tokens-below-one-window", ["evaluate", "{lm}", "--max-tokens", "10", "--out", "{out}"],
+     r"--max-tokens 10 is less than one window of 16 tokens", ["lm"]),
     ("values", "compare-run-json-train-a-list", ["compare", "{run}", "{run_train_list}", "--out", "{out}"],
      r"run.json: train is a list, not an object of settings", []),
     ("values", "compare-run-json-a-list", ["compare", "{run}", "{run_json_list}", "--out", "{out}"],
@@ -193,6 +195,12 @@ def files(tmp_path_factory):
                  "--set", "heads=2", "--epochs", "1", "--checkpoint-every", "5", "--no-progress", "--no-tensorboard",
                  "--out", str(f["run"])]) == 0
     assert (f["run"] / "checkpoints" / "latest").exists()
+    f["lm"] = root / "lm"
+    text = root / "corpus.txt"
+    text.write_text("the cat sat on the mat\n" * 400)
+    assert main(["train", "--model", "crate_gpt_nano", "--data", f"text:{text}", "--set", "dim=16", "--set", "depth=1",
+                 "--set", "heads=2", "--set", "context=16", "--steps", "2", "--batch-size", "4", "--no-progress",
+                 "--no-tensorboard", "--out", str(f["lm"])]) == 0
     f["user"] = root / "user"
     (f["user"] / "sub").mkdir(parents=True)
     (f["user"] / "notes.txt").write_text("my notes")

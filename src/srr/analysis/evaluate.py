@@ -91,7 +91,11 @@ def evaluate_text(model: nn.Module, data, batch_size: int = 16, max_tokens: int 
     model.eval()
     device = next(model.parameters()).device
     tokens = data.val
+    max_tokens = check_int(max_tokens, "max tokens", low=0, high=1 << 40)
     c, starts = validation_windows(len(tokens), getattr(model, "context", 128), max_tokens)
+    if 0 < max_tokens < c:  # one window is the least that can be evaluated: more targets than asked, silently
+        raise ConfigError(f"--max-tokens {max_tokens} is less than one window of {c} tokens; give 0 (the whole "
+                          f"split) or at least {c}")
     total, count = 0.0, 0
     for i in range(0, len(starts), batch_size):
         s = starts[i:i + batch_size]
