@@ -87,6 +87,8 @@ CASES = [
      r"--seed must lie in", ["run"]),
     ("values", "evaluate-seed-ignored-for-a-run", ["evaluate", "{run}", "--seed", "3", "--out", "{out}"],
      r"--seed initialises a model built from a name; .* holds trained weights", ["run"]),
+    ("values", "attention-seed-ignored-for-a-run", ["attention", "{run}", "--seed", "3", "--out", "{out}"],
+     r"--seed initialises a model built from a name; .* holds trained weights", ["run"]),
     ("values", "evaluate-max-tokens-ignored-for-images", ["evaluate", "{run}", "--max-tokens", "5", "--out", "{out}"],
      r"--max-tokens applies to language models", ["run"]),
     ("values", "convert-which-ignored-for-crate", ["convert", "{ckpt}", "{out}", "--which", "student"],
