@@ -475,3 +475,15 @@ def test_convert_sizes_an_npz_tree_before_inflating_it(tmp_path, monkeypatch, ca
     assert len(err) == 1 and re.search(pattern, err[0]), err
     assert not (tmp_path / "out").exists()
     tried("newer_resources")
+
+
+def test_compare_accepts_nested_figures(files, tmp_path):
+    """A ReduNet run records its accuracies as an object (per measure): not a number to check, and not an error
+    (found while fixing: the first version of the summary check refused every ReduNet run)."""
+    nested = {"output": {"nearest_subspace": 0.9, "knn": 0.8}}
+    run = _copy_run(files["run"], tmp_path / "nested", _edit_json("summary.json",
+                                                                 lambda s: {**s, "test_accuracy": nested}))
+    table = compare_runs([files["run"], run])
+    summary = json.loads((files["run"] / "summary.json").read_text())
+    assert [r["test_accuracy"] for r in table["rows"]] == [summary["test_accuracy"], nested]
+    assert f"| {summary['test_accuracy']:.4f} |" in table["markdown"]

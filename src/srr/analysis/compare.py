@@ -54,7 +54,7 @@ def _check_summary(summary, path: Path) -> dict:
     if not isinstance(summary, dict):
         raise RunFolderError(f"{path} holds a {type(summary).__name__}, not an object of figures")
     for key in (*_HEADLINE_ORDER, *_SUMMARY_NUMBERS):
-        if key in summary and summary[key] is not None:
+        if key in summary and not isinstance(summary[key], (type(None), dict, list)):  # nested figures: not shown
             v = summary[key]
             if not _finite(v) or v < _SUMMARY_NUMBERS.get(key, -math.inf):
                 raise RunFolderError(f"{path}: {key} is {v!r}, not a finite"
