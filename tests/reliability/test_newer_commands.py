@@ -125,7 +125,7 @@ CASES = [
     ("wrong", "predict-inf-std", ["predict", "{pre_inf_std}", "{image}"],
      r"preprocessing.std must be a finite number, got inf", []),
     ("wrong", "predict-huge-mean", ["predict", "{pre_huge_mean}", "{image}"],
-     r"preprocessing.mean must lie in \[-1e\+06, 1e\+06\], got 1e\+308", []),
+     r"preprocessing.mean must lie in \[-1e\+12, 1e\+12\], got 1e\+308", []),
     ("wrong", "convert-int64-weights", ["convert", "{ckpt_int}", "{out}", "--set", "heads=2"],
      r"mlp_head.1.weight is stored as torch.int64, not as floating point; refusing to cast it", ["ckpt_int"]),
     ("wrong", "convert-bool-weights", ["convert", "{ckpt_bool}", "{out}", "--set", "heads=2"],
@@ -364,10 +364,15 @@ def test_load_images_checks_a_preprocessing_given_in_python(files):
     x = load_images([files["image"]], good)
     expected = (np.arange(64).reshape(8, 8) * 4 / 255.0 - 0.5) / 0.25
     np.testing.assert_allclose(x[0, 0].numpy(), expected, rtol=0, atol=1e-5)
-    with pytest.raises(CheckpointError, match=r"preprocessing.std must lie in \[1e-06, 1e\+06\], got 0"):
+    with pytest.raises(CheckpointError, match=r"preprocessing.std must lie in \[1e-06, 1e\+12\], got 0"):
         load_images([files["image"]], {**good, "std": [0.0]})
     with pytest.raises(CheckpointError, match=r"preprocessing.mean must list one number per channel \(1\)"):
         load_images([files["image"]], {**good, "mean": [0.5, 0.5]})
+    with pytest.raises(CheckpointError, match=r"preprocessing lacks std \(needs image_size, channels, mean and std\)"):
+        load_images([files["image"]], {k: v for k, v in good.items() if k != "std"})
+    # reading a saved model checks only what it records (a ReduNet on vectors records mean and std alone)
+    from srr.models.hub import check_preprocessing
+    assert check_preprocessing({"mean": [0.1], "std": [2.0]}, complete=False) == {"mean": [0.1], "std": [2.0]}
 
 
 # ---- the Python API behind the commands: (class, id, call, error, pattern)

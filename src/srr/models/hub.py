@@ -144,25 +144,32 @@ def read_config(directory: str | os.PathLike) -> dict:
             config.get("args", {}), dict):
         raise CheckpointError(f"{path} does not describe a model (needs 'model' and 'args')")
     if config.get("preprocessing") is not None:
-        config["preprocessing"] = check_preprocessing(config["preprocessing"], f"{path}: preprocessing")
+        config["preprocessing"] = check_preprocessing(config["preprocessing"], f"{path}: preprocessing",
+                                                      complete=False)
     return config
 
 
-#: Bounds of a recorded preprocessing: image sides and ``resize`` (pixels), channels, |mean|, std.
-MAX_IMAGE_SIDE, MAX_CHANNELS, STD_RANGE = 32768, 4096, (1e-6, 1e6)
+#: Bounds of a recorded preprocessing: image sides, ``resize`` (pixels), channels, |mean|, std (the data sources
+#: clamp a channel's std at 1e-6).
+MAX_IMAGE_SIDE, MAX_RESIZE, MAX_CHANNELS, MEAN_BOUND, STD_RANGE = 32768, 16384, 4096, 1e12, (1e-6, 1e12)
 
 
-def check_preprocessing(pre, where: str = "preprocessing") -> dict:
+def check_preprocessing(pre, where: str = "preprocessing", complete: bool = True) -> dict:
     """The preprocessing a saved model records (``image_size``: a side or [h, w]; ``channels``; ``mean`` and
-    ``std``: one finite number per channel, std in [1e-6, 1e6]; optional ``resize``: 0 or a side), checked where
-    ``config.json`` enters: a NaN mean, a zero side or a resize of 100,000 would otherwise reach the image
-    pipeline as NaN probabilities, a division by zero or an allocation of gigabytes."""
+    ``std``: one finite number per channel, std at least 1e-6; optional ``resize``: 0 or a side), checked where
+    ``config.json`` enters: a NaN mean, a zero side or a resize of 100,000 would otherwise reach the image pipeline
+    as NaN probabilities, a division by zero or an allocation of gigabytes. With ``complete`` (preparing images)
+    image_size, channels, mean and std must all be there; without it (reading any saved model: a ReduNet on
+    vectors records only mean and std) the keys present are checked."""
     from ..checks import check_int, check_number
 
     if not isinstance(pre, dict):
         raise CheckpointError(f"{where} must be an object, got {type(pre).__name__}")
+    missing = [k for k in ("image_size", "channels", "mean", "std") if k not in pre]
+    if complete and missing:
+        raise CheckpointError(f"{where} lacks {', '.join(missing)} (needs image_size, channels, mean and std)")
     out = dict(pre)
-    try:
+    if "image_size" in pre:
         size = pre["image_size"]
         sides = [size] if not isinstance(size, (list, tuple)) else list(size)
         if len(sides) not in (1, 2):
@@ -170,18 +177,20 @@ def check_preprocessing(pre, where: str = "preprocessing") -> dict:
         sides = [check_int(v, f"{where}.image_size", low=1, high=MAX_IMAGE_SIDE, error=CheckpointError)
                  for v in sides]
         out["image_size"] = sides[0] if not isinstance(size, (list, tuple)) else sides
-        channels = out["channels"] = check_int(pre["channels"], f"{where}.channels", low=1, high=MAX_CHANNELS,
-                                               error=CheckpointError)
-        for key, (low, high) in (("mean", (-1e6, 1e6)), ("std", STD_RANGE)):
-            values = pre[key]
-            if not isinstance(values, (list, tuple)) or len(values) != channels:
-                raise CheckpointError(f"{where}.{key} must list one number per channel ({channels}), got {values!r}")
-            out[key] = [check_number(v, f"{where}.{key}", low=low, high=high, error=CheckpointError)
-                        for v in values]
-    except KeyError as exc:
-        raise CheckpointError(f"{where} lacks {exc.args[0]} (needs image_size, channels, mean and std)") from None
+    if "channels" in pre:
+        out["channels"] = check_int(pre["channels"], f"{where}.channels", low=1, high=MAX_CHANNELS,
+                                    error=CheckpointError)
+    for key, (low, high) in (("mean", (-MEAN_BOUND, MEAN_BOUND)), ("std", STD_RANGE)):
+        if key not in pre:
+            continue
+        values = pre[key]
+        count = out.get("channels")
+        if not isinstance(values, (list, tuple)) or not values or (count is not None and len(values) != count):
+            raise CheckpointError(f"{where}.{key} must list one number per channel"
+                                  f"{f' ({count})' if count is not None else ''}, got {values!r}")
+        out[key] = [check_number(v, f"{where}.{key}", low=low, high=high, error=CheckpointError) for v in values]
     if pre.get("resize") is not None:
-        out["resize"] = check_int(pre["resize"], f"{where}.resize", low=0, high=16384, error=CheckpointError)
+        out["resize"] = check_int(pre["resize"], f"{where}.resize", low=0, high=MAX_RESIZE, error=CheckpointError)
     return out
 
 
