@@ -4,6 +4,8 @@
 
 1. ``folders`` — an output replaced a folder or file it did not own (a run's ``checkpoints``, the user's files, the
    working directory) or landed inside a run: refused, and what was there is intact;
+2. ``resources`` — reads that never end (a named pipe or a device where a file goes) and inflation bombs, refused
+   before reading;
 3. ``values`` — a value refused where it enters (a flag, ``--set``, ``config.json``'s ``preprocessing``, ``run.json``,
    a checkpoint's structure), including flags that would have been silently ignored;
 4. ``wrong`` — non-finite or ill-typed input that gave a plausible answer (NaN probabilities, a cast weight, a NaN
@@ -16,6 +18,7 @@ that the files it must not touch are byte for byte what they were. ``API`` holds
 """
 import hashlib
 import json
+import os
 import re
 import warnings
 
@@ -136,6 +139,20 @@ CASES = [
      r"summary.json: seconds is 'abc', not a finite non-negative number", []),
     ("wrong", "compare-negative-parameters", ["compare", "{run}", "{run_negative}", "--out", "{out}"],
      r"summary.json: parameters is -5, not a finite non-negative number", []),
+    ("values", "ansatz-recorded-seed-1e23", ["ansatz", "{run_seed_huge}", "--samples", "8", "--no-progress", "--out",
+                                             "{out}"], r"run.json: train.seed must lie in \[0, \d+\]", []),
+    # 2. reads that never end: a named pipe or a device where a file goes (each hung until killed)
+    ("resources", "predict-a-named-pipe", ["predict", "{run}", "{fifo}"], r"fifo.png is a named pipe; srr reads "
+     r"regular files only", ["run"]),
+    ("resources", "predict-a-device", ["predict", "{run}", "/dev/zero"], r"/dev/zero is a device", ["run"]),
+    ("resources", "evaluate-text-from-a-named-pipe", ["evaluate", "{lm}", "--data", "text:{fifo}", "--out", "{out}"],
+     r"is a named pipe", ["lm"]),
+    ("resources", "evaluate-text-from-a-device", ["evaluate", "{lm}", "--data", "text:/dev/zero", "--out", "{out}"],
+     r"/dev/zero is a device", ["lm"]),
+    ("resources", "evaluate-config-json-a-named-pipe", ["evaluate", "{fifo_config}", "--out", "{out}"],
+     r"config.json is a named pipe", []),
+    ("resources", "compare-metrics-a-named-pipe", ["compare", "{run_fifo_metrics}", "--out", "{out}"],
+     r"metrics.jsonl is a named pipe", []),
     # 5. foreign exceptions and allocations turned into one line
     ("one-line", "convert-no-layers", ["convert", "{ckpt_no_layers}", "{out}", "--set", "heads=2"],
      r"does not have the structure of a crate checkpoint: ValueError", []),
@@ -239,6 +256,16 @@ def files(tmp_path_factory):
             "run_json_list": _edit_json("run.json", lambda s: []),
             "run_train_list": _edit_json("run.json", lambda s: {**s, "train": [1, 2]})}.items():
         f[name] = _copy_run(f["run"], root / name, change)
+    f["run_seed_huge"] = _copy_run(f["run"], root / "run_seed_huge", _edit_json(
+        "run.json", lambda r: {**r, "train": {**r["train"], "seed": 1e23}}))
+    f["fifo"] = root / "fifo.png"
+    os.mkfifo(f["fifo"])
+    f["fifo_config"] = root / "fifo_config"
+    f["fifo_config"].mkdir()
+    (f["fifo_config"] / "model.safetensors").write_bytes((saved / "model.safetensors").read_bytes())
+    os.mkfifo(f["fifo_config"] / "config.json")
+    f["run_fifo_metrics"] = _copy_run(f["run"], root / "run_fifo_metrics", lambda d: (
+        (d / "metrics.jsonl").unlink(), os.mkfifo(d / "metrics.jsonl")))
     # the authors' CRATE checkpoint format (srr's key names), and damaged variants
     torch.manual_seed(0)
     crate = srr.create_model("crate_tiny", dim=16, depth=1, heads=2, image_size=8, patch_size=4, num_classes=3,
@@ -283,9 +310,10 @@ def test_refused_with_one_line_and_nothing_touched(kind, case, argv, pattern, ke
 
 
 def test_the_catalogue_has_several_cases_in_every_class():
-    counts = {k: sum(1 for c in CASES if c[0] == k) for k in ("folders", "values", "wrong", "one-line")}
+    counts = {k: sum(1 for c in CASES if c[0] == k) for k in ("folders", "resources", "values", "wrong", "one-line")}
     assert counts["folders"] >= 15 and counts["values"] >= 15 and counts["wrong"] >= 8 and counts["one-line"] >= 8, \
         counts
+    assert counts["resources"] >= 6, counts
     assert len({c[1] for c in CASES}) == len(CASES)
 
 

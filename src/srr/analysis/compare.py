@@ -17,6 +17,7 @@ from typing import Sequence
 
 from ..errors import ConfigError, DataFileNotFoundError, RunFolderError
 from ..io import atomic_write_json, atomic_write_text
+from .runs import MAX_RECORD_BYTES
 
 __all__ = ["read_run", "compare_runs", "comparison_table", "plot_comparison"]
 
@@ -25,7 +26,13 @@ _ROUND_KEYS = ("epoch", "step")
 
 
 def _json(path: Path, what: str):
+    from ..io import check_regular_file
+
+    check_regular_file(path, RunFolderError)
     try:
+        size = path.stat().st_size
+        if size > MAX_RECORD_BYTES:
+            raise RunFolderError(f"{path} is {size:,} bytes; a run's {path.name} is at most {MAX_RECORD_BYTES:,}")
         return json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise DataFileNotFoundError(f"{path.parent} holds no {path.name}: not a finished srr training run "
@@ -81,6 +88,8 @@ def _check_record(run, path: Path) -> dict:
 
 def read_run(folder: str | Path) -> dict:
     """One run's ``summary``, ``run`` record and ``history`` (the rounds of ``metrics.jsonl``)."""
+    from ..checks import check_memory
+    from ..io import check_regular_file
     from .runs import check_not_mixed
 
     folder = Path(folder)
@@ -91,8 +100,11 @@ def read_run(folder: str | Path) -> dict:
                              folder / "summary.json")
     run = _check_record(_json(folder / "run.json", "run.json"), folder / "run.json")
     history = []
+    check_regular_file(folder / "metrics.jsonl", RunFolderError)
+    if (folder / "metrics.jsonl").is_file():  # parsed records take about ten times the file's bytes
+        check_memory(10 * (folder / "metrics.jsonl").stat().st_size, f"{folder / 'metrics.jsonl'}")
     try:
-        for line in (folder / "metrics.jsonl").read_text(encoding="utf-8").splitlines():
+        for line in (folder / "metrics.jsonl").read_text(encoding="utf-8", errors="replace").splitlines():
             try:
                 record = json.loads(line)
             except (ValueError, RecursionError):

@@ -17,6 +17,9 @@ from torch import Tensor, nn
 
 from ..errors import ConfigError, DataFileNotFoundError, RunFolderError, SrrError
 
+#: The largest ``run.json`` or ``summary.json`` read (a run's records are a few kilobytes).
+MAX_RECORD_BYTES = 16 << 20
+
 __all__ = ["Source", "open_source", "source_data", "sample_inputs", "initial_copy", "training_seed",
            "check_not_mixed"]
 
@@ -92,9 +95,12 @@ def open_source(source: str, overrides: list[str] | dict | None = None, seed: in
 
 
 def _model_of(path: Path, name: str):
+    from ..io import check_regular_file, read_structured
+
+    check_regular_file(path / name, RunFolderError)  # a named pipe would block the read for ever
     try:
-        value = json.loads((path / name).read_text(encoding="utf-8"))
-    except (OSError, ValueError, RecursionError):
+        value = read_structured(path / name, name, RunFolderError, MAX_RECORD_BYTES)
+    except (OSError, RunFolderError):
         return None
     if not isinstance(value, dict):
         return None
@@ -169,14 +175,18 @@ def training_seed(path: Path | None) -> int | None:
     """The seed the run in ``path`` was trained with (``run.json``, else ``summary.json``), or None."""
     if path is None:
         return None
+    from ..checks import MAX_SEED, check_int
+    from ..io import read_structured
+
     for name, keys in (("run.json", ("train", "seed")), ("summary.json", ("config", "seed"))):
         try:
-            value = json.loads((path / name).read_text(encoding="utf-8"))
+            value = read_structured(path / name, name, RunFolderError, MAX_RECORD_BYTES)
             for k in keys:
                 value = value[k]
-            return int(value)
-        except (OSError, ValueError, KeyError, TypeError, RecursionError):
+        except (OSError, KeyError, TypeError, RunFolderError):
             continue
+        # a recorded seed seeds the rebuilt initialisation: 10^23 would overflow torch's generator
+        return check_int(value, f"{path / name}: {'.'.join(keys)}", low=0, high=MAX_SEED, error=RunFolderError)
     return None
 
 
