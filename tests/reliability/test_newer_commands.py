@@ -534,3 +534,18 @@ def test_ctrl_c_while_the_parser_imports_is_one_line(monkeypatch, capsys):
     monkeypatch.setattr(cli, "build_parser", interrupted)
     assert cli.main(["denoise"]) == 130
     assert capsys.readouterr().err == "srr: interrupted\n"
+
+
+def test_export_sizes_its_example_before_allocating(monkeypatch, tmp_path):
+    """A saved model of 32,768-pixel images (admitted: its parameters fit) made `srr export` allocate 8 GiB for its
+    example batch, an allocation traceback under `ulimit -v`; the example is now checked against memory first."""
+    from srr.errors import ResourceError
+
+    model = srr.create_model("crate_nano", dim=16, depth=1, heads=2, image_size=4096, patch_size=512, channels=1,
+                             num_classes=3)
+    monkeypatch.setenv("SRR_MEMORY_LIMIT", str(256 << 20))
+    with pytest.raises(ResourceError, match=r"an export example of 2 image\(s\) of 1 x 4096 x 4096 \(--batch\) needs "
+                                            r"about 1.0 GiB, more than"):
+        export_model(model, tmp_path / "m.onnx")
+    assert not list(tmp_path.iterdir())
+    tried("newer_resources")

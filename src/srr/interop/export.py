@@ -24,7 +24,7 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from ..checks import check_int, check_number
+from ..checks import check_int, check_memory, check_number
 from ..errors import CheckpointError, ConfigError, one_line
 from ..io import atomic_path
 from ..runfolder import check_output_file
@@ -45,6 +45,9 @@ def example_input(model: nn.Module, batch: int = 2, seed: int = 0) -> Tensor:
     if task == "image" and hasattr(config, "channels"):
         size = config.image_size
         h, w = (size, size) if isinstance(size, int) else tuple(size)
+        # the example, the exporter's trace of it and the checks hold several copies of the input at once
+        check_memory(8 * batch * int(config.channels) * int(h) * int(w) * 4,
+                     f"an export example of {batch} image(s) of {config.channels} x {h} x {w} (--batch)")
         return torch.randn(batch, int(config.channels), int(h), int(w), generator=g)
     raise ConfigError(f"export supports the image families and the language models, not "
                       f"{getattr(model, 'name', type(model).__name__)} ({task or 'unknown'} task)")
