@@ -412,6 +412,16 @@ D = torch.randn(4, 8, generator=g)
 X = torch.randn(5, 4, generator=g)
 NAN = float("nan")
 
+_TMP = __import__("pathlib").Path(__import__("tempfile").mkdtemp(prefix="srr-newer-"))
+
+
+def _nan_model():
+    model = srr.create_model("crate_nano", dim=16, depth=1, heads=2)
+    with torch.no_grad():
+        model.cls_token.view(-1)[0] = NAN
+    return model
+
+
 API = [
     ("values", "posterior-sigma-0", lambda: posterior_mean(Y, MIX, 0.0), ConfigError, r"sigma must lie in \[1e-08"),
     ("values", "oracle-labels-out-of-range", lambda: oracle_mean(Y, torch.tensor([0, 1, 5, 0, 0]), MIX, 1.0),
@@ -453,6 +463,10 @@ API = [
      r"bandwidth must be a finite number"),
     ("wrong", "whitened-frame-nan", lambda: whitened_frame(torch.full((4, 4), NAN), torch.eye(4)), NonFiniteError,
      r"G contains 16 non-finite"),
+    ("wrong", "save-pretrained-nan-weights", lambda: _nan_model().save_pretrained(_TMP / "nan"), NonFiniteError,
+     r"crate_nano: cls_token holds 1 non-finite value\(s\) \(NaN or inf\); refusing to save"),
+    ("wrong", "push-to-hub-nan-weights", lambda: _nan_model().push_to_hub("me/nan"), NonFiniteError,
+     r"cls_token holds 1 non-finite value\(s\)"),
     ("one-line", "lipschitz-nan", lambda: lipschitz(torch.full((4, 8), NAN)), NonFiniteError,
      r"D contains 32 non-finite"),
     ("one-line", "lipschitz-1d", lambda: lipschitz(torch.ones(4)), ConfigError, r"a dictionary D \(d, m\) is needed"),

@@ -27,7 +27,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..errors import CheckpointError, ConfigError, DataFileNotFoundError, SrrError, one_line
+from ..errors import CheckpointError, ConfigError, DataFileNotFoundError, NonFiniteError, SrrError, one_line
 from ..io import atomic_path, atomic_write_json, atomic_write_text, read_structured
 from ..version import __version__
 
@@ -57,6 +57,11 @@ def save_pretrained(model: nn.Module, directory: str | os.PathLike, extra: dict 
     directory.mkdir(parents=True, exist_ok=True)
     state = model.state_dict()  # a tied weight (an LM head tied to its embedding) is stored once
     tensors = {group[0]: state[group[0]].detach().to("cpu").contiguous() for group in _alias_groups(model)}
+    for key, value in tensors.items():  # what every reader refuses is not written (nor pushed to the Hub)
+        if value.is_floating_point() and not bool(torch.isfinite(value).all()):
+            bad = int((~torch.isfinite(value)).sum())
+            raise NonFiniteError(f"{name}: {key} holds {bad} non-finite value(s) (NaN or inf); refusing to save "
+                                 "weights that no srr reader would load")
     with atomic_path(directory / WEIGHTS_NAME) as tmp:
         save_file(tensors, str(tmp))
     record = {"model": name, "task": type(config).task, "args": config.to_dict(), "srr_version": __version__,
@@ -111,11 +116,10 @@ def push_to_hub(model: nn.Module, repo_id: str, *, private: bool | None = None, 
 
     if not _HUB_ID.match(str(repo_id)) or "@" in str(repo_id):
         raise ConfigError(f"push_to_hub needs a repository id 'org/name', got {repo_id!r}")
-    hub = _hub()
-    api = hub.HfApi(token=token)
     with tempfile.TemporaryDirectory(prefix="srr-push-") as tmp:
         record = read_config_if_any(getattr(model, "saved_from", None))
-        save_pretrained(model, tmp, {**record, **(extra or {})}, metrics)
+        save_pretrained(model, tmp, {**record, **(extra or {})}, metrics)  # checks the weights before any upload
+        api = _hub().HfApi(token=token)
         url = api.create_repo(repo_id, private=private, exist_ok=True, repo_type="model")
         api.upload_folder(folder_path=tmp, repo_id=repo_id, repo_type="model", commit_message=commit_message)
     return str(url)
