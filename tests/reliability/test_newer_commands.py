@@ -139,6 +139,8 @@ CASES = [
      r"summary.json: seconds is 'abc', not a finite non-negative number", []),
     ("wrong", "compare-negative-parameters", ["compare", "{run}", "{run_negative}", "--out", "{out}"],
      r"summary.json: parameters is -5, not a finite non-negative number", []),
+    ("values", "ansatz-100000-alphas", ["ansatz", "{run}", "--alphas", ",".join(["0.5"] * 100000), "--out", "{out}"],
+     r"--alphas needs 1 to 64 powers, got 100000", ["run"]),
     ("values", "ansatz-recorded-seed-1e23", ["ansatz", "{run_seed_huge}", "--samples", "8", "--no-progress", "--out",
                                              "{out}"], r"run.json: train.seed must lie in \[0, \d+\]", []),
     # 2. reads that never end: a named pipe or a device where a file goes (each hung until killed)

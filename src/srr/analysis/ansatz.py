@@ -287,6 +287,10 @@ def plot_ansatz(results: dict[str, list[dict]], path, title: str = "") -> None:
     save_png(fig, path, dpi=110, tight=False)
 
 
+#: The most powers α one report sweeps.
+MAX_ALPHAS = 64
+
+
 def ansatz_report(src, data, out, samples: int = 1000, alphas=ALPHAS, remove_init: bool = False, seed: int = 0,
                   progress: bool = False) -> dict:
     """Write ``ansatz.json`` and ``ansatz.png`` into the folder ``out`` (published whole): the ansatz of ``src``'s
@@ -303,8 +307,8 @@ def ansatz_report(src, data, out, samples: int = 1000, alphas=ALPHAS, remove_ini
                           f"{src.task} model")
     check_int(samples, "--samples", low=1)
     alphas = tuple(check_number(a, "alpha", low=0.0, low_open=True, high=16.0) for a in alphas)
-    if not alphas:
-        raise ConfigError("--alphas needs at least one power")
+    if not alphas or len(alphas) > MAX_ALPHAS:  # each power is a matrix power of every map's AGOP
+        raise ConfigError(f"--alphas needs 1 to {MAX_ALPHAS} powers, got {len(alphas)}")
     if 0.5 not in alphas:
         alphas = tuple(sorted(alphas + (0.5,)))
     n = min(samples, len(data.train_set))
