@@ -469,6 +469,9 @@ API = [
      r"crate_nano: cls_token holds 1 non-finite value\(s\) \(NaN or inf\); refusing to save"),
     ("wrong", "push-to-hub-nan-weights", lambda: _nan_model().push_to_hub("me/nan"), NonFiniteError,
      r"cls_token holds 1 non-finite value\(s\)"),
+    ("wrong", "save-pretrained-nan-mean", lambda: srr.create_model("crate_nano", dim=16, depth=1, heads=2)
+     .save_pretrained(_TMP / "nan_mean", extra={"preprocessing": {"mean": [NAN], "std": [1.0]}}), CheckpointError,
+     r"preprocessing.mean must be a finite number, got nan"),
     ("one-line", "lipschitz-nan", lambda: lipschitz(torch.full((4, 8), NAN)), NonFiniteError,
      r"D contains 32 non-finite"),
     ("one-line", "lipschitz-1d", lambda: lipschitz(torch.ones(4)), ConfigError, r"a dictionary D \(d, m\) is needed"),
@@ -565,3 +568,13 @@ def test_export_sizes_its_example_before_allocating(monkeypatch, tmp_path):
         export_model(model, tmp_path / "m.onnx")
     assert not list(tmp_path.iterdir())
     tried("newer_resources")
+
+
+def test_save_pretrained_takes_a_side_as_the_image_size(tmp_path):
+    """A preprocessing whose image_size is one side (as predict and check_preprocessing accept) raised a TypeError in
+    the model card; the card now reads it as a square, and the saved record loads."""
+    model = srr.create_model("crate_nano", dim=16, depth=1, heads=2)
+    pre = {"image_size": 8, "channels": 1, "mean": [0.5], "std": [0.25]}
+    model.save_pretrained(tmp_path / "m", extra={"preprocessing": pre})
+    assert "Preprocessing: images of 8x8 pixels, 1 channel(s)" in (tmp_path / "m" / "README.md").read_text()
+    assert srr.models.read_config(tmp_path / "m")["preprocessing"] == pre

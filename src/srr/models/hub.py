@@ -54,7 +54,6 @@ def save_pretrained(model: nn.Module, directory: str | os.PathLike, extra: dict 
         raise CheckpointError("only models built with srr.create_model carry the name and configuration that "
                               "save_pretrained writes")
     directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
     state = model.state_dict()  # a tied weight (an LM head tied to its embedding) is stored once
     tensors = {group[0]: state[group[0]].detach().to("cpu").contiguous() for group in _alias_groups(model)}
     for key, value in tensors.items():  # what every reader refuses is not written (nor pushed to the Hub)
@@ -62,10 +61,13 @@ def save_pretrained(model: nn.Module, directory: str | os.PathLike, extra: dict 
             bad = int((~torch.isfinite(value)).sum())
             raise NonFiniteError(f"{name}: {key} holds {bad} non-finite value(s) (NaN or inf); refusing to save "
                                  "weights that no srr reader would load")
-    with atomic_path(directory / WEIGHTS_NAME) as tmp:
-        save_file(tensors, str(tmp))
     record = {"model": name, "task": type(config).task, "args": config.to_dict(), "srr_version": __version__,
               **(extra or {})}
+    if record.get("preprocessing") is not None:  # what read_config would refuse is not written
+        record["preprocessing"] = check_preprocessing(record["preprocessing"], "preprocessing", complete=False)
+    directory.mkdir(parents=True, exist_ok=True)  # nothing is created for a refused model
+    with atomic_path(directory / WEIGHTS_NAME) as tmp:
+        save_file(tensors, str(tmp))
     atomic_write_json(directory / CONFIG_NAME, record)
     atomic_write_text(directory / CARD_NAME, model_card(record, metrics))
     return directory
