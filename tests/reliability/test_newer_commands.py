@@ -29,11 +29,11 @@ import torch
 import srr
 from reliability_counts import tried
 from srr.analysis import compare_runs
-from srr.analysis.evaluate import load_images
+from srr.analysis.evaluate import evaluate_images, evaluate_text, load_images
 from srr.cli import main
 from srr.errors import CheckpointError, ConfigError, DataError, NonFiniteError, RunFolderError, SrrError
 from srr.interop import convert
-from srr.interop.export import export_model
+from srr.interop.export import example_input, export_model
 from srr.principles import (fista, ista, laplace_kernel, lasso_objective, lipschitz, low_rank_mixture, mse_curves,
                             nearest_subspace, network_denoisers, oracle_mean, posterior_mean, reverse_sample, rfm,
                             whitened_frame)
@@ -417,6 +417,28 @@ NAN = float("nan")
 _TMP = __import__("pathlib").Path(__import__("tempfile").mkdtemp(prefix="srr-newer-"))
 
 
+def _run_model():
+    return srr.create_model("crate_nano", dim=16, depth=1, heads=2, image_size=8, patch_size=2, channels=1)
+
+
+def _digits():
+    from srr.data import load_data
+
+    return load_data("digits")
+
+
+def _lm_model():
+    return srr.create_model("crate_gpt_nano", dim=16, depth=1, heads=2, context=16)
+
+
+def _text():
+    from srr.data import load_data
+
+    text = _TMP / "corpus.txt"
+    text.write_text("the cat sat on the mat\n" * 100)
+    return load_data(f"text:{text}", task="lm")
+
+
 def _nan_model():
     model = srr.create_model("crate_nano", dim=16, depth=1, heads=2)
     with torch.no_grad():
@@ -481,7 +503,24 @@ API = [
      r"x must be \(n, 4\), got \(2, 5\)"),
     ("one-line", "mse-curves-samples-text", lambda: mse_curves(MIX, [1.0], "8", 4), ConfigError,
      r"samples must be an integer"),
-    ("one-line", "compare-nothing", lambda: compare_runs([]), ConfigError, r"at least one run folder"),
+    ("one-line", "compare-nothing", lambda: compare_runs([]), ConfigError, r"a list of one or more run folders"),
+    ("values", "compare-a-string", lambda: compare_runs("runs/a"), ConfigError, r"a list of one or more run folders"),
+    ("values", "evaluate-split-unknown", lambda: evaluate_images(_run_model(), _digits(), split="val"), ConfigError,
+     r"split must be one of test, train; got 'val'"),
+    ("values", "evaluate-resize-text", lambda: evaluate_images(_run_model(), _digits(), resize="8"), ConfigError,
+     r"resize must be an integer, got '8'"),
+    ("values", "export-example-batch-0", lambda: example_input(_run_model(), 0), ConfigError,
+     r"export batch must lie in \[1, 4096\], got 0"),
+    ("values", "convert-overrides-a-list", lambda: convert("x.pth", "y", overrides=[1, 2]), ConfigError,
+     r"overrides must be a dict of model settings, got list"),
+    ("one-line", "evaluate-resize-1e5", lambda: evaluate_images(_run_model(), _digits(), resize=100000), ConfigError,
+     r"resize must lie in \[0, 16384\], got 100000"),
+    ("one-line", "evaluate-text-batch-0", lambda: evaluate_text(_lm_model(), _text(), 0), ConfigError,
+     r"batch size must lie in \[1, 1048576\], got 0"),
+    ("one-line", "load-images-no-file", lambda: load_images([], {}), ConfigError,
+     r"load_images needs a list of one or more image files"),
+    ("one-line", "predict-one-string", lambda: load_images("digit.png", {}), ConfigError,
+     r"load_images needs a list of one or more image files"),
 ]
 
 

@@ -228,8 +228,8 @@ def compare_runs(folders: Sequence[str | Path], out: str | Path | None = None) -
 
     from ..runfolder import RunLock, check_output_folder, publish_folder
 
-    if not folders:
-        raise ConfigError("compare needs at least one run folder")
+    if isinstance(folders, (str, Path)) or not folders:  # a string would be read character by character
+        raise ConfigError("compare needs a list of one or more run folders")
     with ExitStack() as stack:
         runs = []
         for f in folders:

@@ -46,7 +46,11 @@ def evaluate_images(model: nn.Module, data, batch_size: int = 256, resize: int =
     """Loss, accuracy, per-class accuracy and the confusion matrix of an image classifier on a split of ``data``."""
     from ..data.augment import resize_batch
 
+    from ..checks import check_choice
+
     batch_size = check_int(batch_size, "batch size", low=1, high=1 << 20)
+    split = check_choice(split, "split", ("test", "train"))
+    resize = check_int(resize, "resize", low=0, high=16384)
     dataset = data.test_set if split == "test" else data.train_set
     k = int(data.num_classes)
     channels = getattr(getattr(model, "config", None), "channels", data.channels)
@@ -59,8 +63,10 @@ def evaluate_images(model: nn.Module, data, batch_size: int = 256, resize: int =
     n = len(dataset)
     if n:  # the batch itself (a lower estimate: the model's activations come on top)
         item = dataset.__getitems__([0])[0]
-        check_memory(2 * min(batch_size, n) * item[0].numel() * item.element_size(),
-                     f"a batch of {min(batch_size, n)} images of {tuple(item.shape[1:])} (--batch-size)")
+        pixels = max(item[0].numel(), item.shape[1] * resize * resize)  # the batch as the model sees it
+        check_memory(2 * min(batch_size, n) * pixels * item.element_size(),
+                     f"a batch of {min(batch_size, n)} images of {tuple(item.shape[1:])}"
+                     f"{f' resized to {resize}' if resize else ''} (--batch-size)")
     model.eval()
     device = next(model.parameters()).device
     confusion = torch.zeros(k, k, dtype=torch.long)
@@ -88,6 +94,7 @@ def evaluate_text(model: nn.Module, data, batch_size: int = 16, max_tokens: int 
     """Next-token cross-entropy (nats per token) and bits per byte over the validation windows of ``data``."""
     from ..data.windows import validation_windows
 
+    batch_size = check_int(batch_size, "batch size", low=1, high=1 << 20)
     model.eval()
     device = next(model.parameters()).device
     tokens = data.val
@@ -157,6 +164,8 @@ def evaluate(src: Source, data, out: str | Path | None = None, batch_size: int =
 
 def load_images(files: Sequence[str | Path], preprocessing: dict) -> Tensor:
     """Image files as the model's input batch (B, C, H, W), prepared as the run's data were (module docstring)."""
+    if isinstance(files, (str, Path)) or not len(files):
+        raise ConfigError("load_images needs a list of one or more image files")
     import numpy as np
     from PIL import Image
 

@@ -303,6 +303,8 @@ def convert(src: str | os.PathLike, dest: str | os.PathLike, kind: str | None = 
     from ..checks import check_choice, check_int
     from ..runfolder import check_output_folder, publish_folder
 
+    if overrides is not None and not isinstance(overrides, dict):
+        raise ConfigError(f"overrides must be a dict of model settings, got {type(overrides).__name__}")
     src, overrides = Path(src), dict(overrides or {})
     if kind is not None:
         check_choice(kind, "checkpoint kind", KINDS)

@@ -37,6 +37,7 @@ OPSET = 17
 
 def example_input(model: nn.Module, batch: int = 2, seed: int = 0) -> Tensor:
     """A random input the model accepts: images of its configured size, or token ids filling its context."""
+    batch = check_int(batch, "export batch", low=1, high=4096)
     config = getattr(model, "config", None)
     task = getattr(type(config), "task", None)
     g = torch.Generator().manual_seed(seed)
