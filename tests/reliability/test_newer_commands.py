@@ -31,12 +31,13 @@ from reliability_counts import tried
 from srr.analysis import compare_runs
 from srr.analysis.evaluate import evaluate_images, evaluate_text, load_images
 from srr.cli import main
-from srr.errors import CheckpointError, ConfigError, DataError, NonFiniteError, RunFolderError, SrrError
+from srr.errors import (CheckpointError, ConfigError, DataError, NonFiniteError, ResourceError, RunFolderError,
+                        SrrError)
 from srr.interop import convert
 from srr.interop.export import example_input, export_model
-from srr.principles import (fista, ista, laplace_kernel, lasso_objective, lipschitz, low_rank_mixture, mse_curves,
-                            nearest_subspace, network_denoisers, oracle_mean, posterior_mean, reverse_sample, rfm,
-                            whitened_frame)
+from srr.principles import (fista, ista, kernel_agop, laplace_kernel, lasso_objective, layer_alignment, lipschitz,
+                            low_rank_mixture, mse_curves, nearest_subspace, network_denoisers, oracle_mean,
+                            posterior_mean, reverse_sample, rfm, whitened_frame)
 from training_helpers import TINY
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -517,6 +518,21 @@ API = [
      r"resize must lie in \[0, 16384\], got 100000"),
     ("one-line", "evaluate-text-batch-0", lambda: evaluate_text(_lm_model(), _text(), 0), ConfigError,
      r"batch size must lie in \[1, 1048576\], got 0"),
+    ("resources", "rfm-num-classes-1e9", lambda: rfm(X, torch.arange(5) % 2, iterations=1, num_classes=10**9),
+     ResourceError, r"one-hot targets of 5 samples x 1000000000 classes needs about"),
+    ("wrong", "kernel-agop-bandwidth-0", lambda: kernel_agop(X, X, torch.randn(5, 2), torch.eye(4), 0.0),
+     ConfigError, r"bandwidth must lie in \(0, 1e\+12\], got 0"),
+    ("wrong", "layer-alignment-nan-inputs", lambda: layer_alignment(_run_model(), torch.full((2, 1, 8, 8), NAN)),
+     NonFiniteError, r"x contains 128 non-finite"),
+    ("values", "layer-alignment-no-alphas", lambda: layer_alignment(_run_model(), torch.randn(2, 1, 8, 8), alphas=()),
+     ConfigError, r"alphas needs at least one power"),
+    ("one-line", "rfm-test-targets-count", lambda: rfm(X, torch.arange(5) % 2, 1, x_test=X, y_test=torch.arange(3)),
+     DataError, r"5 test inputs but 3 test targets"),
+    ("one-line", "rfm-no-inputs", lambda: rfm(torch.zeros(0, 4), torch.zeros(0, dtype=torch.long), 1), DataError,
+     r"rfm needs one or more inputs"),
+    ("one-line", "layer-alignment-batch-0", lambda: layer_alignment(_run_model(), torch.randn(2, 1, 8, 8),
+                                                                    batch_size=0), ConfigError,
+     r"batch_size must lie in \[1, 1048576\], got 0"),
     ("one-line", "load-images-no-file", lambda: load_images([], {}), ConfigError,
      r"load_images needs a list of one or more image files"),
     ("one-line", "predict-one-string", lambda: load_images("digit.png", {}), ConfigError,
@@ -527,6 +543,7 @@ API = [
 def test_api_catalogue_covers_every_class():
     assert len({c[1] for c in API}) == len(API)
     assert all(sum(c[0] == k for c in API) >= 5 for k in ("values", "wrong", "one-line"))
+    assert {c[0] for c in API} == {"resources", "values", "wrong", "one-line"}
 
 
 @pytest.mark.parametrize("kind,case,call,error,pattern", API, ids=[c[1] for c in API])
@@ -597,7 +614,6 @@ def test_ctrl_c_while_the_parser_imports_is_one_line(monkeypatch, capsys):
 def test_export_sizes_its_example_before_allocating(monkeypatch, tmp_path):
     """A saved model of 32,768-pixel images (admitted: its parameters fit) made `srr export` allocate 8 GiB for its
     example batch, an allocation traceback under `ulimit -v`; the example is now checked against memory first."""
-    from srr.errors import ResourceError
 
     model = srr.create_model("crate_nano", dim=16, depth=1, heads=2, image_size=4096, patch_size=512, channels=1,
                              num_classes=3)
