@@ -68,7 +68,7 @@ CASES = [
     ("folders", "evaluate-out-empty", ["evaluate", "{run}", "--out", ""], r"--out must name a folder or file, got an "
      r"empty string", ["run"]),
     ("folders", "compare-out-empty", ["compare", "{run}", "--out", ""], r"--out must name", ["run"]),
-    ("folders", "denoise-out-empty", [*DENOISE, "--out", " "], r"--out must name", []),
+    ("folders", "denoise-out-empty", [*DENOISE, "--out", ""], r"--out must name", []),
     ("folders", "convert-dest-empty", ["convert", "{ckpt}", ""], r"DEST must name", ["ckpt"]),
     ("folders", "convert-into-a-folder-with-a-readme", ["convert", "{ckpt}", "{user_readme}", "--set", "heads=2"],
      r"already holds files srr did not write there \(README.md\)", ["user_readme", "ckpt"]),
