@@ -633,3 +633,27 @@ def test_save_pretrained_takes_a_side_as_the_image_size(tmp_path):
     model.save_pretrained(tmp_path / "m", extra={"preprocessing": pre})
     assert "Preprocessing: images of 8x8 pixels, 1 channel(s)" in (tmp_path / "m" / "README.md").read_text()
     assert srr.models.read_config(tmp_path / "m")["preprocessing"] == pre
+
+
+def test_ansatz_sizes_its_images_before_loading_them(files, tmp_path, monkeypatch):
+    """`--samples` is clamped to the split, whose images were then loaded at once, unchecked (a million 224-pixel
+    images are 600 GB); the images are now sized from one of them first."""
+    from srr.analysis import open_source
+    from srr.analysis.ansatz import ansatz_report
+
+    class Huge:
+        def __len__(self):
+            return 10**6
+
+        def __getitems__(self, idx):
+            if len(idx) > 1:
+                raise AssertionError("loaded before the memory check")
+            return torch.zeros(1, 1, 8, 8), torch.zeros(1, dtype=torch.long)
+
+    data = type("Data", (), {"train_set": Huge(), "spec": "huge"})()
+    src = open_source(str(files["run"]))
+    monkeypatch.setenv("SRR_MEMORY_LIMIT", str(64 << 20))
+    with pytest.raises(ResourceError, match=r"1000000 training images of \(1, 8, 8\) for the AGOP \(--samples\) "
+                                            r"needs about 488.3 MiB"):
+        ansatz_report(src, data, tmp_path / "out", samples=10**6)
+    assert not (tmp_path / "out").exists()

@@ -296,7 +296,7 @@ def ansatz_report(src, data, out, samples: int = 1000, alphas=ALPHAS, remove_ini
     """Write ``ansatz.json`` and ``ansatz.png`` into the folder ``out`` (published whole): the ansatz of ``src``'s
     model (and of its initialisation when it is a trained run) on the first ``samples`` training images of
     ``data``. Returns the report."""
-    from ..checks import check_int, check_number, check_seed
+    from ..checks import check_int, check_memory, check_number, check_seed
     from ..io import atomic_write_json
     from ..runfolder import publish_folder
     from .runs import initial_copy
@@ -312,6 +312,9 @@ def ansatz_report(src, data, out, samples: int = 1000, alphas=ALPHAS, remove_ini
     if 0.5 not in alphas:
         alphas = tuple(sorted(alphas + (0.5,)))
     n = min(samples, len(data.train_set))
+    item = data.train_set.__getitems__([0])[0]  # one image: the size of the n held at once
+    check_memory(2 * n * item[0].numel() * item.element_size(),
+                 f"{n} training images of {tuple(item.shape[1:])} for the AGOP (--samples)")
     x = data.train_set.__getitems__(list(range(n)))[0]
     init, how = initial_copy(src, seed)
     models = {"init": init, "trained": src.model} if src.label == "trained" else {"init": src.model}
