@@ -47,11 +47,13 @@ def ensure_writable_dir(path: str | os.PathLike) -> Path:
 
 @contextmanager
 def atomic_path(target: str | os.PathLike, suffix: str = ".tmp") -> Iterator[Path]:
-    """Yield a temporary path beside ``target`` (hidden, ending in ``suffix``); on success it is fsynced and
-    renamed onto ``target``."""
+    """Yield a temporary path beside ``target`` (hidden: ``.NAME.*.tmp``, or ``.tmp-NAME.*SUFFIX`` when a writer
+    needs its own suffix — both are what leftover cleaning removes); on success it is fsynced and renamed onto
+    ``target``."""
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=suffix)
+    prefix = f".{target.name}." if suffix == ".tmp" else f".tmp-{target.name}."
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=prefix, suffix=suffix)
     os.close(fd)
     tmp = Path(tmp)
     try:

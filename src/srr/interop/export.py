@@ -111,7 +111,7 @@ def export_model(model: nn.Module, path: str | os.PathLike, format: str = "onnx"
     lm = getattr(type(model.config), "task", None) == "lm"
     path = check_output_file(path, marker=is_export)
     checks = [x] + ([check_input] if check_input is not None else [])
-    with atomic_path(path, suffix=".tmp" if format == "onnx" else ".tmp.pt2") as tmp:  # torch.export wants .pt2
+    with atomic_path(path, suffix=".tmp" if format == "onnx" else ".pt2") as tmp:  # torch.export wants .pt2
         try:
             if format == "onnx":
                 _onnx(model, x, tmp, lm)
