@@ -270,6 +270,9 @@ def check_output_folder(out: str | os.PathLike, inputs: list[str | os.PathLike] 
         raise RunFolderError(f"--out {out} is a file, not a folder")
     _check_writable(out, str(out))
     resolved = out.resolve()
+    if Path.cwd().resolve().is_relative_to(resolved):  # a published folder replaces its target whole
+        raise RunFolderError(f"--out {out} is the working directory or one of its parents; write the output to a "
+                             "folder of its own")
     for item in inputs:
         p = Path(item).resolve()
         if resolved == p or p.is_relative_to(resolved):
