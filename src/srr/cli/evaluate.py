@@ -10,7 +10,8 @@ def add_arguments(p) -> None:
     from .options import add_set_argument, add_source_arguments
 
     add_source_arguments(p, "evaluation")
-    p.add_argument("--batch-size", type=int, default=256, help="images (or windows) per forward pass (default 256)")
+    p.add_argument("--batch-size", type=int, default=256,
+                   help="images per forward pass (default 256); a language model takes at most 64 windows at once")
     p.add_argument("--max-tokens", type=int, default=None,
                    help="language models: at most this many validation targets (default 0: the whole split)")
     p.add_argument("--seed", type=int, default=None, help="seed of a model built from a name (default 0)")
