@@ -661,3 +661,19 @@ def test_ansatz_sizes_its_images_before_loading_them(files, tmp_path, monkeypatc
                                             r"needs about 488.3 MiB"):
         ansatz_report(src, data, tmp_path / "out", samples=10**6)
     assert not (tmp_path / "out").exists()
+
+
+def test_every_published_file_name_is_known_as_an_analysis_file():
+    """An output folder of an older srr (without the marker) is replaceable when it holds only files named as srr's
+    analyses name theirs (`runfolder.ANALYSIS_FILES`): every name a pipeline writes into a published folder must be
+    listed, or re-running that analysis over an older output would be refused."""
+    from paths import ROOT
+    from srr.runfolder import ANALYSIS_FILES
+
+    written = set()
+    for path in (ROOT / "src" / "srr").rglob("*.py"):
+        text = path.read_text(encoding="utf-8")
+        if "publish_folder(" in text and "def publish_folder" not in text:
+            written |= set(re.findall(r'tmp / "([^"/]+\.(?:json|png|md))"', text))
+    assert len(written) >= 20, written
+    assert written - set(ANALYSIS_FILES) <= {"README.md", "config.json"}, written - set(ANALYSIS_FILES)
