@@ -25,20 +25,18 @@ import warnings
 import numpy as np
 import pytest
 import torch
+from reliability_counts import tried
 
 import srr
-from reliability_counts import tried
 from srr.analysis import compare_runs
 from srr.analysis.evaluate import evaluate_images, evaluate_text, load_images
 from srr.cli import main
-from srr.errors import (CheckpointError, ConfigError, DataError, NonFiniteError, ResourceError, RunFolderError,
-                        SrrError)
+from srr.errors import CheckpointError, ConfigError, DataError, NonFiniteError, ResourceError, RunFolderError, SrrError
 from srr.interop import convert
 from srr.interop.export import example_input, export_model
 from srr.principles import (fista, ista, kernel_agop, laplace_kernel, lasso_objective, layer_alignment, lipschitz,
                             low_rank_mixture, mse_curves, nearest_subspace, network_denoisers, oracle_mean,
                             posterior_mean, reverse_sample, rfm, whitened_frame)
-from training_helpers import TINY
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -65,8 +63,8 @@ CASES = [
      r"already holds files srr did not write there", ["user", "run"]),
     ("folders", "evaluate-over-an-analysis-folder-with-a-user-file", ["evaluate", "{run}", "--out", "{mixed}"],
      r"already holds files srr did not write there \(mine.md\)", ["mixed"]),
-    ("folders", "evaluate-out-empty", ["evaluate", "{run}", "--out", ""], r"--out must name a folder or file, got an "
-     r"empty string", ["run"]),
+    ("folders", "evaluate-out-empty", ["evaluate", "{run}", "--out", ""],
+     r"--out must name a folder or file, got an empty string", ["run"]),
     ("folders", "compare-out-empty", ["compare", "{run}", "--out", ""], r"--out must name", ["run"]),
     ("folders", "denoise-out-empty", [*DENOISE, "--out", ""], r"--out must name", []),
     ("folders", "denoise-out-the-working-directory", [*DENOISE, "--out", "."], r"--out \. is the working directory",
@@ -149,8 +147,8 @@ CASES = [
     ("values", "ansatz-recorded-seed-1e23", ["ansatz", "{run_seed_huge}", "--samples", "8", "--no-progress", "--out",
                                              "{out}"], r"run.json: train.seed must lie in \[0, \d+\]", []),
     # 2. reads that never end: a named pipe or a device where a file goes (each hung until killed)
-    ("resources", "predict-a-named-pipe", ["predict", "{run}", "{fifo}"], r"fifo.png is a named pipe; srr reads "
-     r"regular files only", ["run"]),
+    ("resources", "predict-a-named-pipe", ["predict", "{run}", "{fifo}"],
+     r"fifo.png is a named pipe; srr reads regular files only", ["run"]),
     ("resources", "predict-a-device", ["predict", "{run}", "/dev/zero"], r"/dev/zero is a device", ["run"]),
     ("resources", "evaluate-text-from-a-named-pipe", ["evaluate", "{lm}", "--data", "text:{fifo}", "--out", "{out}"],
      r"is a named pipe", ["lm"]),
@@ -668,6 +666,7 @@ def test_every_published_file_name_is_known_as_an_analysis_file():
     analyses name theirs (`runfolder.ANALYSIS_FILES`): every name a pipeline writes into a published folder must be
     listed, or re-running that analysis over an older output would be refused."""
     from paths import ROOT
+
     from srr.runfolder import ANALYSIS_FILES
 
     written = set()

@@ -44,9 +44,8 @@ def _resize_to(src: Source) -> int:
 @torch.no_grad()
 def evaluate_images(model: nn.Module, data, batch_size: int = 256, resize: int = 0, split: str = "test") -> dict:
     """Loss, accuracy, per-class accuracy and the confusion matrix of an image classifier on a split of ``data``."""
-    from ..data.augment import resize_batch
-
     from ..checks import check_choice
+    from ..data.augment import resize_batch
 
     batch_size = check_int(batch_size, "batch size", low=1, high=1 << 20)
     split = check_choice(split, "split", ("test", "train"))
@@ -171,7 +170,6 @@ def load_images(files: Sequence[str | Path], preprocessing: dict) -> Tensor:
 
     from ..data.augment import resize_batch
     from ..data.folder import _decode, open_image
-
     from ..models.hub import check_preprocessing
 
     preprocessing = check_preprocessing(preprocessing)  # also when given here rather than read from config.json

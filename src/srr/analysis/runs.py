@@ -8,7 +8,6 @@ registry name gives a freshly initialised model (seeded) for the data it is give
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -64,8 +63,8 @@ def open_source(source: str, overrides: list[str] | dict | None = None, seed: in
                 data_spec: str | None = None) -> Source:
     """A saved model folder (its trained weights) or a registered model name (initialised with ``seed + 1``,
     ``overrides`` applied after the data's own settings)."""
-    from ..models import create_model, from_pretrained, get_entry, read_config
     from ..checks import check_seed
+    from ..models import create_model, from_pretrained, get_entry, read_config
     from ..models.hub import is_hub_id, resolve_pretrained
 
     seed = check_seed(seed)

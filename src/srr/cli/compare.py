@@ -15,9 +15,8 @@ def add_arguments(p) -> None:
 def run(args) -> int:
     from pathlib import Path
 
-    from ..runfolder import output_path
-
     from ..analysis.compare import compare_runs
+    from ..runfolder import output_path
 
     out = output_path(args.out) if args.out is not None else \
         Path("runs") / ("compare-" + "-".join(Path(r).name for r in args.runs))[:200]

@@ -18,9 +18,8 @@ def add_arguments(p) -> None:
 def run(args) -> int:
     from pathlib import Path
 
-    from ..runfolder import output_path
-
     from ..principles.denoising import DenoiseSettings, denoise_report
+    from ..runfolder import output_path
     from .options import settings_from_args
 
     settings = settings_from_args(args, DenoiseSettings)

@@ -37,8 +37,7 @@ import torch
 from torch import Tensor
 
 from ..checks import check_memory
-from ..errors import (CheckpointError, ConfigError, DataError, DataFileNotFoundError, ResourceError, SrrError,
-                      one_line)
+from ..errors import CheckpointError, ConfigError, DataError, DataFileNotFoundError, ResourceError, SrrError, one_line
 
 __all__ = ["KINDS", "read_torch", "read_flax", "crate_state", "crate_alpha_state", "tost_state", "simdino_state",
            "convert", "detect_kind"]
@@ -297,10 +296,9 @@ def convert(src: str | os.PathLike, dest: str | os.PathLike, kind: str | None = 
             overrides: dict | None = None, which: str | None = None):
     """Convert the checkpoint ``src`` (``kind`` detected when omitted) into an srr model saved at ``dest``
     (``config.json``, ``model.safetensors``, model card). Returns the model."""
+    from ..checks import check_choice, check_int
     from ..models import create_model, save_pretrained
     from ..models.hub import load_weights  # noqa: F401  (the strict reader's rules apply below too)
-
-    from ..checks import check_choice, check_int
     from ..runfolder import check_output_folder, publish_folder
 
     if overrides is not None and not isinstance(overrides, dict):
