@@ -16,7 +16,8 @@ from typing import Any, Iterable
 from .errors import ConfigError, DataError, NonFiniteError, ResourceError
 
 __all__ = ["check_number", "check_int", "check_choice", "check_bool", "check_finite", "check_eps", "check_labels",
-           "check_memory", "available_memory", "format_bytes", "MAX_INFERRED_CLASSES", "check_allocation",
+           "check_memory", "available_memory", "check_seed", "MAX_SEED", "check_finite_tree", "format_bytes",
+           "MAX_INFERRED_CLASSES", "check_allocation",
            "check_dtype", "as_tensor", "check_memberships", "MEMORY_CHECK_FLOOR", "MEMBERSHIP_ROW_TOLERANCE"]
 
 #: A class count inferred from the largest label may exceed the number of labelled samples only up to this floor.
@@ -69,6 +70,15 @@ def check_int(value: Any, name: str, *, low: int | None = None, high: int | None
     return v
 
 
+#: The largest seed srr takes (torch's generators take a 64-bit seed; srr derives seeds by adding small offsets).
+MAX_SEED = (1 << 63) - 1 - 1024
+
+
+def check_seed(value: Any, name: str = "--seed") -> int:
+    """A seed: an integer in [0, :data:`MAX_SEED`] (a seed of 10²³ would overflow torch's generator)."""
+    return check_int(value, name, low=0, high=MAX_SEED)
+
+
 def check_choice(value: Any, name: str, choices: Iterable[str], error: type = ConfigError) -> str:
     choices = tuple(choices)
     if not isinstance(value, str) or value not in choices:
@@ -94,6 +104,22 @@ def check_finite(x, name: str = "input") -> None:
     if x.is_floating_point() and x.numel() and not bool(torch.isfinite(x).all()):
         bad = int((~torch.isfinite(x)).sum())
         raise NonFiniteError(f"{name} contains {bad} non-finite value(s) (NaN or inf)")
+
+
+def check_finite_tree(obj: Any, name: str = "report") -> Any:
+    """Refuse a result (nested dicts, lists, numbers) holding NaN or ±inf, naming the first such entry: a report
+    is never written or printed with a non-finite figure that could pass for a result. Returns ``obj``."""
+    stack = [(name, obj)]
+    while stack:
+        where, value = stack.pop()
+        if isinstance(value, float) and not math.isfinite(value):
+            raise NonFiniteError(f"{where} is {value}: the computation did not give a finite result (see the "
+                                 "settings' ranges in the documentation)")
+        if isinstance(value, dict):
+            stack.extend((f"{where}.{k}", v) for k, v in reversed(list(value.items())))
+        elif isinstance(value, (list, tuple)):
+            stack.extend((f"{where}[{i}]", v) for i, v in reversed(list(enumerate(value))))
+    return obj
 
 
 def check_eps(eps: Any, name: str = "eps") -> float:

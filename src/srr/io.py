@@ -46,11 +46,14 @@ def ensure_writable_dir(path: str | os.PathLike) -> Path:
 
 
 @contextmanager
-def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path beside ``target``; on success it is fsynced and renamed onto ``target``."""
+def atomic_path(target: str | os.PathLike, suffix: str = ".tmp") -> Iterator[Path]:
+    """Yield a temporary path beside ``target`` (hidden: ``.NAME.*.tmp``, or ``.tmp-NAME.*SUFFIX`` when a writer
+    needs its own suffix — both are what leftover cleaning removes); on success it is fsynced and renamed onto
+    ``target``."""
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    prefix = f".{target.name}." if suffix == ".tmp" else f".tmp-{target.name}."
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=prefix, suffix=suffix)
     os.close(fd)
     tmp = Path(tmp)
     try:
@@ -99,6 +102,23 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def check_regular_file(path: str | os.PathLike, error: type | None = None) -> None:
+    """Refuse a path that exists but is not a regular file (a named pipe, a device, a socket): reading a FIFO blocks
+    for ever and a device has no end. A missing path is left to the caller, which names what it looked for."""
+    import stat
+
+    try:
+        mode = os.stat(path).st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        return
+    if not stat.S_ISREG(mode) and not stat.S_ISDIR(mode):
+        from .errors import DataError
+
+        kind = ("a named pipe" if stat.S_ISFIFO(mode) else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
+                else "a socket" if stat.S_ISSOCK(mode) else "not a regular file")
+        raise (error or DataError)(f"{path} is {kind}; srr reads regular files only")
+
+
 def read_structured(path: str | os.PathLike, what: str, error: type, max_bytes: int = 1 << 20,
                     toml: bool = False) -> dict:
     """A JSON (or TOML) file that srr reads as settings: at most ``max_bytes``, UTF-8, not nested beyond what the
@@ -106,6 +126,7 @@ def read_structured(path: str | os.PathLike, what: str, error: type, max_bytes: 
     import sys
 
     path = Path(path)
+    check_regular_file(path, error)
     size = path.stat().st_size
     if size > max_bytes:
         raise error(f"{path} is {size:,} bytes; {what} is at most {max_bytes:,}")

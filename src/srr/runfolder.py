@@ -28,14 +28,24 @@ from .errors import RunFolderError
 from .io import make_shared_dir
 
 __all__ = ["RUN_FILES", "RunLock", "claim_run_folder", "holds_run", "publish_folder", "check_output_file",
-           "check_output_folder", "clean_leftovers", "LOCK_NAME"]
+           "check_output_folder", "clean_leftovers", "LOCK_NAME", "OUTPUT_MARKER", "ANALYSIS_FILES",
+           "check_replaceable", "output_path"]
 
 LOCK_NAME = ".srr.lock"
 #: What srr writes into a run folder: a folder holding any of these holds srr output.
 RUN_FILES = ("run.json", "config.json", "model.safetensors", "summary.json", "metrics.jsonl", "steps.jsonl",
              "curves.png", "training.png", "report.html", "checkpoints", "tensorboard", "analysis", "attention",
-             "circuits", "ansatz", "layers.json", "layers.png", "rates.png", "similarity.png", "README.md",
-             "results.json", "claims.md", "claims.html", "figures", "work", "segment")
+             "circuits", "ansatz", "evaluation", "layers.json", "layers.png", "rates.png", "similarity.png",
+             "README.md", "results.json", "claims.md", "claims.html", "figures", "work", "segment")
+#: Written into every folder :func:`publish_folder` publishes: a folder holding it is srr's own output, which a
+#: later output of the same path may replace whole.
+OUTPUT_MARKER = ".srr-output"
+#: The files srr's analyses write into their folders (an output folder of an older srr, without the marker, that
+#: holds only such files is still srr's own).
+ANALYSIS_FILES = ("evaluation.json", "confusion.png", "layers.json", "layers.png", "compare.json", "compare.md",
+                  "compare.png", "attention.json", "attention_grid.png", "attention_overlay.png", "synthetic.json",
+                  "synthetic.png", "sparse_coding.json", "sparse_coding.png", "crate_ista.png", "denoise.json",
+                  "mse.png", "rates.png", "sampler.png", "ansatz.json", "ansatz.png")
 #: The files that make a folder a saved model or a training run (an input of the analysis commands).
 MODEL_FILES = ("config.json", "model.safetensors", "run.json", "checkpoints")
 
@@ -176,11 +186,14 @@ def publish_folder(target: str | os.PathLike) -> Iterator[Path]:
     (the old one renamed aside, the new one renamed in, the old one removed). A failure leaves ``target`` as it
     was; a crash leaves at most hidden leftovers that :func:`clean_leftovers` removes."""
     target = Path(target)
+    check_replaceable(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     clean_leftovers(target.parent, published_only=True)
     tmp = make_shared_dir(tempfile.mkdtemp(dir=target.parent, prefix=f".srr-new-{target.name}-{os.getpid()}-"))
     try:
         yield tmp
+        (tmp / OUTPUT_MARKER).write_text("written by srr: a later srr output of this path may replace this folder\n")
+        check_replaceable(target, {p.name for p in tmp.iterdir()})  # what appeared there while we worked
         old = None
         if target.exists():
             old = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".srr-old-{target.name}-{os.getpid()}-"))
@@ -192,6 +205,48 @@ def publish_folder(target: str | os.PathLike) -> Iterator[Path]:
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def output_path(value, flag: str = "--out") -> Path:
+    """A path given on the command line for an output: an empty string (which ``Path`` reads as the working
+    directory) is refused."""
+    if value is None or not str(value).strip():
+        raise RunFolderError(f"{flag} must name a folder or file, got an empty string")
+    return Path(value)
+
+
+def _ignorable(name: str) -> bool:
+    return name in (LOCK_NAME, OUTPUT_MARKER) or name.startswith((".srr-", ".tmp-")) or name.endswith(".tmp")
+
+
+def check_replaceable(target: str | os.PathLike, names: set[str] | frozenset = frozenset()) -> None:
+    """``target`` may be replaced whole by a published output: it is absent, empty, srr's own output (it holds
+    :data:`OUTPUT_MARKER`), or holds only regular files named as srr's analyses (or ``names``) name theirs. Anything
+    else (a run's ``checkpoints``, the working directory, a folder of the user's files) is refused: replacing it
+    would delete what it holds."""
+    target = Path(target)
+    if not target.exists() and not target.is_symlink():
+        return
+    if target.is_symlink() or not target.is_dir():
+        raise RunFolderError(f"--out {target} is {'a link' if target.is_symlink() else 'a file'}, not a folder")
+    try:
+        entries = [e for e in os.scandir(target) if not _ignorable(e.name)]
+        marked = (target / OUTPUT_MARKER).is_file()
+    except OSError as exc:
+        raise RunFolderError(f"cannot read --out {target}: {exc.strerror or exc}") from None
+    held = [name for name in MODEL_FILES if (target / name).exists()]
+    if held:  # a model's folder is never replaced by an output, whoever wrote it
+        raise RunFolderError(f"--out {target} holds a model or run ({', '.join(held)}); write the output to a folder "
+                             "of its own")
+    if marked or not entries:
+        return
+    known = set(ANALYSIS_FILES) | set(names)
+    foreign = sorted(e.name + ("/" if e.is_dir(follow_symlinks=False) else "") for e in entries
+                     if e.name not in known or not e.is_file(follow_symlinks=False))
+    if foreign:
+        shown = ", ".join(foreign[:4]) + (f", … ({len(foreign)} in all)" if len(foreign) > 4 else "")
+        raise RunFolderError(f"--out {target} already holds files srr did not write there ({shown}); the output "
+                             "replaces its folder whole, so choose a new or empty folder")
 
 
 def _check_writable(path: Path, what: str) -> None:
@@ -208,13 +263,16 @@ def _check_writable(path: Path, what: str) -> None:
 def check_output_folder(out: str | os.PathLike, inputs: list[str | os.PathLike] = ()) -> Path:
     """An analysis output folder must not be a run or model folder (it would be replaced whole) nor an input, and
     must be writable."""
-    out = Path(out)
-    if not str(out).strip():
+    if out is None or not str(out).strip():
         raise RunFolderError("--out must name a folder, got an empty string")
+    out = Path(out)
     if out.exists() and not out.is_dir():
         raise RunFolderError(f"--out {out} is a file, not a folder")
     _check_writable(out, str(out))
     resolved = out.resolve()
+    if Path.cwd().resolve().is_relative_to(resolved):  # a published folder replaces its target whole
+        raise RunFolderError(f"--out {out} is the working directory or one of its parents; write the output to a "
+                             "folder of its own")
     for item in inputs:
         p = Path(item).resolve()
         if resolved == p or p.is_relative_to(resolved):
@@ -223,15 +281,20 @@ def check_output_folder(out: str | os.PathLike, inputs: list[str | os.PathLike] 
     if held:
         raise RunFolderError(f"--out {out} holds a model or run ({', '.join(held)}); write the analysis to a folder "
                              "of its own")
+    if out.name in ("checkpoints", "tensorboard") and any((out.parent / n).exists() for n in MODEL_FILES):
+        raise RunFolderError(f"--out {out} is the run's own {out.name} folder; write the analysis to a folder of its "
+                             "own")
+    check_replaceable(out)
     return out
 
 
-def check_output_file(out: str | os.PathLike, inputs: list[str | os.PathLike] = (), marker: bytes | None = None) -> Path:
-    """An output file must not be an input, nor an existing file that srr did not write (checked by ``marker``,
-    bytes its own files contain near their start)."""
-    out = Path(out)
-    if not str(out).strip():
+def check_output_file(out: str | os.PathLike, inputs: list[str | os.PathLike] = (), marker=None) -> Path:
+    """An output file must not be an input, a run's own file or a file inside its checkpoints, nor an existing file
+    that this command did not write: ``marker`` tells (bytes its own files contain near their start, or a function
+    of the path); without it an existing file is never replaced."""
+    if out is None or not str(out).strip():
         raise RunFolderError("--out must name a file, got an empty string")
+    out = Path(out)
     if out.is_dir():
         raise RunFolderError(f"--out {out} is a folder, not a file")
     _check_writable(out.parent, str(out.parent))
@@ -241,9 +304,20 @@ def check_output_file(out: str | os.PathLike, inputs: list[str | os.PathLike] = 
             raise RunFolderError(f"--out {out} is an input of this command; refusing to write over it")
     if out.name in MODEL_FILES or out.name in ("summary.json", "metrics.jsonl", "steps.jsonl"):
         raise RunFolderError(f"--out {out} would replace the run's own {out.name}")
-    if out.exists() and marker is not None:
-        with open(out, "rb") as fh:
-            head = fh.read(4096)
-        if marker not in head:
-            raise RunFolderError(f"--out {out} exists and was not written by srr; refusing to replace it")
+    for parent in resolved.parents:  # nothing is written inside a run's checkpoints or logs
+        if parent.name in ("checkpoints", "tensorboard") and any((parent.parent / n).exists() for n in MODEL_FILES):
+            raise RunFolderError(f"--out {out} lies inside the run's own {parent.name} folder")
+    if out.is_symlink() or (out.exists() and not out.is_file()):
+        raise RunFolderError(f"--out {out} exists and is not a regular file; refusing to replace it")
+    if out.exists():
+        if callable(marker):
+            own = bool(marker(out))
+        elif marker is not None:
+            with open(out, "rb") as fh:
+                own = marker in fh.read(4096)
+        else:
+            own = False
+        if not own:
+            raise RunFolderError(f"--out {out} exists and was not written by srr as this command's output; refusing "
+                                 "to replace it (remove it or choose another name)")
     return out

@@ -111,7 +111,8 @@ def test_compare_tabulates_runs_their_differing_settings_and_curves(folder_run, 
         assert row["rounds"] == 2
     assert table["differences"] == {"lr": [0.01, 0.003]}
     assert "| lr | 0.01 | 0.003 |" in table["markdown"]
-    assert {p.name for p in (tmp_path / "cmp").iterdir()} == {"compare.json", "compare.md", "compare.png"}
+    assert {p.name for p in (tmp_path / "cmp").iterdir() if not p.name.startswith(".")} == {
+        "compare.json", "compare.md", "compare.png"}
     assert main(["compare", str(runs[0]), str(folder_run[0]), "--out", str(tmp_path / "cmp2")]) == 0
     printed = capsys.readouterr().out
     assert "| model.patch_size | [1, 4] | 2 |" in printed and "| model.image_size | [1, 16] | 8 |" in printed

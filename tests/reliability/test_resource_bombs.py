@@ -2,7 +2,7 @@
 refused with one line naming the value and the limit, before it is allocated, in a child process under an
 address-space limit whose peak resident memory is measured and printed.
 
-The cases are the hostile tester's (a ``config.json`` of width 1e9 or depth 1e6, ``--set dim=1e8``, ``--resize
+The cases are the hostile testers' (a ``config.json`` of width 1e9 or depth 1e6, ``--set dim=1e8``, ``--resize
 100000``, a vocabulary of 1e9, a language-model batch of 1e8, ``srr synthetic --tokens 1e8 --d 1e4``, ``srr attention
 --image-size 200000``, ``--randaugment 100000``) and further ones of the same class: sizes inside the fields' bounds
 that the machine still cannot hold (the memory checks), and the other commands' sizes. Data files are the data-bomb
@@ -74,6 +74,13 @@ CASES = [
     ("workers-10000", ["train", *TRAIN, "--workers", "10000"], r"--workers must lie in \[0, 256\], got 10000"),
     ("accumulate-1e9", ["train", *TRAIN, "--accumulate", "1000000000"], r"--accumulate must lie in \[1, 65536\]"),
     ("set-value-nested-100k", ["train", *TRAIN, "--set", "dim=" + "[" * 100_000], r"--set dim: a value of 100,000"),
+    # the second pass (test_newer_commands.py): the newer commands' sizes
+    ("convert-npz-deflate-bomb", ["convert", "{root}/bomb.npz", "{out}"],
+     r"bomb.npz: 1 array\(s\) of 1,342,177,280 bytes .*needs about 2.5 GiB, more than the [\d.]+ GiB"),
+    ("export-example-of-8192-pixels", ["export", "{root}/big_images", "--out", "{out}.onnx"],
+     r"an export example of 2 image\(s\) of 1 x 8192 x 8192 \(--batch\) needs about 4.0 GiB, more than"),
+    ("predict-recorded-resize-1e5", ["predict", "{root}/resize", "{root}/digit.png"],
+     r"preprocessing.resize must lie in \[0, 16384\], got 100000"),
 ]
 
 _PEAKS: list[tuple[str, float, str]] = []
@@ -92,6 +99,7 @@ def root(tmp_path_factory):
         config["args"].update(change)
         (root / name / "config.json").write_text(json.dumps(config))
     srr.create_model("gpt_nano", dim=16, depth=1, heads=2, context=16).save_pretrained(root / "lm")
+    _second_pass_files(root, model)
     net = srr.ReduNet(num_classes=2, layers=1, channels=4)
     net.build(torch.randn(8, 4), torch.arange(8) % 2)
     net.save(root / "redunet")
@@ -99,6 +107,33 @@ def root(tmp_path_factory):
     config["args"].update(num_classes=1 << 20, layers=4096, channels=4096)
     (root / "redunet" / "config.json").write_text(json.dumps(config))
     return root
+
+
+def _second_pass_files(root, model) -> None:
+    """A Flax .npz of 1.5 MB whose one member inflates to 1.25 GiB (deflate at its ratio limit), a saved model of
+    8192-pixel images in 1024-pixel patches (16 MB of weights, a 4 GiB export example), a recorded resize of 1e5."""
+    import io
+    import zipfile
+
+    import numpy as np
+    from PIL import Image
+
+    n = (1280 << 20) // 4
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, {"descr": "<f4", "fortran_order": False, "shape": (n,)})
+    with zipfile.ZipFile(root / "bomb.npz", "w", zipfile.ZIP_DEFLATED) as zf, \
+            zf.open("embedding/kernel.npy", "w", force_zip64=True) as fh:
+        fh.write(header.getvalue())
+        chunk = bytes(64 << 20)
+        for _ in range(n * 4 // len(chunk)):
+            fh.write(chunk)
+    srr.create_model("crate_nano", dim=2, depth=1, heads=1, image_size=8192, patch_size=1024, channels=1,
+                     num_classes=2, patch_norm=False).save_pretrained(root / "big_images")
+    model.save_pretrained(root / "resize")  # save_pretrained itself refuses such a record: written by hand
+    config = json.loads((root / "resize" / "config.json").read_text())
+    config["preprocessing"] = {"image_size": 8, "channels": 1, "mean": [0.5], "std": [0.25], "resize": 100000}
+    (root / "resize" / "config.json").write_text(json.dumps(config))
+    Image.new("L", (8, 8)).save(root / "digit.png")
 
 
 @pytest.fixture(scope="module")

@@ -287,26 +287,34 @@ def plot_ansatz(results: dict[str, list[dict]], path, title: str = "") -> None:
     save_png(fig, path, dpi=110, tight=False)
 
 
+#: The most powers α one report sweeps.
+MAX_ALPHAS = 64
+
+
 def ansatz_report(src, data, out, samples: int = 1000, alphas=ALPHAS, remove_init: bool = False, seed: int = 0,
                   progress: bool = False) -> dict:
     """Write ``ansatz.json`` and ``ansatz.png`` into the folder ``out`` (published whole): the ansatz of ``src``'s
     model (and of its initialisation when it is a trained run) on the first ``samples`` training images of
     ``data``. Returns the report."""
-    from ..checks import check_int, check_number
+    from ..checks import check_int, check_memory, check_number, check_seed
     from ..io import atomic_write_json
     from ..runfolder import publish_folder
     from .runs import initial_copy
 
+    check_seed(seed)
     if src.task != "image":
         raise ConfigError(f"the feature ansatz needs an image classifier (logits per class); {src.name} is a "
                           f"{src.task} model")
     check_int(samples, "--samples", low=1)
     alphas = tuple(check_number(a, "alpha", low=0.0, low_open=True, high=16.0) for a in alphas)
-    if not alphas:
-        raise ConfigError("--alphas needs at least one power")
+    if not alphas or len(alphas) > MAX_ALPHAS:  # each power is a matrix power of every map's AGOP
+        raise ConfigError(f"--alphas needs 1 to {MAX_ALPHAS} powers, got {len(alphas)}")
     if 0.5 not in alphas:
         alphas = tuple(sorted(alphas + (0.5,)))
     n = min(samples, len(data.train_set))
+    item = data.train_set.__getitems__([0])[0]  # one image: the size of the n held at once
+    check_memory(2 * n * item[0].numel() * item.element_size(),
+                 f"{n} training images of {tuple(item.shape[1:])} for the AGOP (--samples)")
     x = data.train_set.__getitems__(list(range(n)))[0]
     init, how = initial_copy(src, seed)
     models = {"init": init, "trained": src.model} if src.label == "trained" else {"init": src.model}

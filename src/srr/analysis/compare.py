@@ -17,6 +17,7 @@ from typing import Sequence
 
 from ..errors import ConfigError, DataFileNotFoundError, RunFolderError
 from ..io import atomic_write_json, atomic_write_text
+from .runs import MAX_RECORD_BYTES
 
 __all__ = ["read_run", "compare_runs", "comparison_table", "plot_comparison"]
 
@@ -25,7 +26,13 @@ _ROUND_KEYS = ("epoch", "step")
 
 
 def _json(path: Path, what: str):
+    from ..io import check_regular_file
+
+    check_regular_file(path, RunFolderError)
     try:
+        size = path.stat().st_size
+        if size > MAX_RECORD_BYTES:
+            raise RunFolderError(f"{path} is {size:,} bytes; a run's {path.name} is at most {MAX_RECORD_BYTES:,}")
         return json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise DataFileNotFoundError(f"{path.parent} holds no {path.name}: not a finished srr training run "
@@ -34,25 +41,76 @@ def _json(path: Path, what: str):
         raise RunFolderError(f"{path} is not valid JSON ({exc})") from None
 
 
+def _finite(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _round(v) -> bool:
+    """An epoch or step: a whole number in [0, 2⁵³] (a curve cannot be placed at 1e308)."""
+    return _finite(v) and float(v).is_integer() and 0 <= v <= 2 ** 53
+
+
+#: The numbers of ``summary.json`` that the table shows, with their lower bounds.
+_SUMMARY_NUMBERS = {"parameters": 0, "epochs": 0, "rounds": 0, "steps": 0, "seconds": 0, "images_per_second": 0,
+                    "tokens_per_second": 0}
+
+
+def _check_summary(summary, path: Path) -> dict:
+    """``summary.json`` as the table reads it: an object whose figures are finite numbers (a NaN accuracy or a
+    string where seconds go is refused, naming the key, rather than printed as a plausible table)."""
+    if not isinstance(summary, dict):
+        raise RunFolderError(f"{path} holds a {type(summary).__name__}, not an object of figures")
+    for key in (*_HEADLINE_ORDER, *_SUMMARY_NUMBERS):
+        if key in summary and not isinstance(summary[key], (type(None), dict, list)):  # nested figures: not shown
+            v = summary[key]
+            if not _finite(v) or v < _SUMMARY_NUMBERS.get(key, -math.inf):
+                raise RunFolderError(f"{path}: {key} is {v!r}, not a finite"
+                                     f"{' non-negative' if key in _SUMMARY_NUMBERS else ''} number")
+    for key in ("model", "objective", "data"):
+        if key in summary and summary[key] is not None and not isinstance(summary[key], str):
+            raise RunFolderError(f"{path}: {key} is {summary[key]!r}, not a name")
+    return summary
+
+
+def _check_record(run, path: Path) -> dict:
+    """``run.json``: an object whose setting groups (``train``, ``objective_config``, ``model_config.args``) are
+    objects."""
+    if not isinstance(run, dict):
+        raise RunFolderError(f"{path} holds a {type(run).__name__}, not an object")
+    groups = {k: run.get(k) for k in ("train", "objective_config", "model_config")}
+    if isinstance(run.get("model_config"), dict):
+        groups["model_config.args"] = run["model_config"].get("args")
+    for key, value in groups.items():
+        if value is not None and not isinstance(value, dict):
+            raise RunFolderError(f"{path}: {key} is a {type(value).__name__}, not an object of settings")
+    return run
+
+
 def read_run(folder: str | Path) -> dict:
     """One run's ``summary``, ``run`` record and ``history`` (the rounds of ``metrics.jsonl``)."""
+    from ..checks import check_memory
+    from ..io import check_regular_file
     from .runs import check_not_mixed
 
     folder = Path(folder)
     if not folder.is_dir():
         raise DataFileNotFoundError(f"run folder not found: {folder}")
     check_not_mixed(folder)
-    summary = _json(folder / "summary.json", "summary.json is written when a run ends")
-    run = _json(folder / "run.json", "run.json")
+    summary = _check_summary(_json(folder / "summary.json", "summary.json is written when a run ends"),
+                             folder / "summary.json")
+    run = _check_record(_json(folder / "run.json", "run.json"), folder / "run.json")
     history = []
+    check_regular_file(folder / "metrics.jsonl", RunFolderError)
+    if (folder / "metrics.jsonl").is_file():  # parsed records take about ten times the file's bytes
+        check_memory(10 * (folder / "metrics.jsonl").stat().st_size, f"{folder / 'metrics.jsonl'}")
     try:
-        for line in (folder / "metrics.jsonl").read_text(encoding="utf-8").splitlines():
+        for line in (folder / "metrics.jsonl").read_text(encoding="utf-8", errors="replace").splitlines():
             try:
                 record = json.loads(line)
-            except ValueError:
+            except (ValueError, RecursionError):
                 continue  # a torn last line after a crash
-            if isinstance(record, dict):
-                history.append(record)
+            if isinstance(record, dict) and any(_round(record.get(k)) for k in _ROUND_KEYS):
+                history.append(record)  # a record without a finite epoch or step cannot be placed on a curve
     except FileNotFoundError:
         pass
     return {"name": folder.name, "path": str(folder), "summary": summary, "run": run, "history": history}
@@ -134,16 +192,17 @@ def plot_comparison(runs: Sequence[dict], path: str | Path) -> None:
         rows = r["history"]
         if not rows:
             continue
-        xs = "epoch" if all("epoch" in q for q in rows) else "step"
+        xs = "epoch" if all(_round(q.get("epoch")) for q in rows) else "step"
+        rows = [q for q in rows if _round(q.get(xs))]
         xs_names.add(xs)
         colour = colours[i % len(colours)]
         for key, style in (("train_loss", "--"), ("test_loss", "-"), ("val_loss", "-")):
-            pts = [(q[xs], q[key]) for q in rows if isinstance(q.get(key), (int, float)) and math.isfinite(q[key])]
+            pts = [(q[xs], q[key]) for q in rows if _finite(q.get(key))]
             if pts:
                 positive &= all(v > 0 for _, v in pts)
                 a1.plot(*zip(*pts), style, marker=".", color=colour, label=f"{r['name']}: {key.replace('_', ' ')}")
         for j, key in enumerate(k for k in _HEADLINE_ORDER if k not in ("test_loss", "val_loss")):
-            pts = [(q[xs], q[key]) for q in rows if isinstance(q.get(key), (int, float)) and math.isfinite(q[key])]
+            pts = [(q[xs], q[key]) for q in rows if _finite(q.get(key))]
             if pts:
                 a2.plot(*zip(*pts), ["-", ":", "-.", "--"][j % 4], marker=".", color=colour,
                         label=f"{r['name']}: {key.replace('_', ' ')}")
@@ -169,8 +228,8 @@ def compare_runs(folders: Sequence[str | Path], out: str | Path | None = None) -
 
     from ..runfolder import RunLock, check_output_folder, publish_folder
 
-    if not folders:
-        raise ConfigError("compare needs at least one run folder")
+    if isinstance(folders, (str, Path)) or not folders:  # a string would be read character by character
+        raise ConfigError("compare needs a list of one or more run folders")
     with ExitStack() as stack:
         runs = []
         for f in folders:

@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..checks import check_int, check_memory
+from ..checks import check_finite_tree, check_int, check_memory
 from ..errors import ConfigError, DataError
 from ..io import atomic_write_json
 from .runs import Source
@@ -38,15 +38,18 @@ def _check_image_model(src: Source, what: str) -> None:
 
 
 def _resize_to(src: Source) -> int:
-    return int((src.record.get("preprocessing") or {}).get("resize") or 0)
+    return (src.record.get("preprocessing") or {}).get("resize") or 0  # checked when config.json was read
 
 
 @torch.no_grad()
 def evaluate_images(model: nn.Module, data, batch_size: int = 256, resize: int = 0, split: str = "test") -> dict:
     """Loss, accuracy, per-class accuracy and the confusion matrix of an image classifier on a split of ``data``."""
+    from ..checks import check_choice
     from ..data.augment import resize_batch
 
     batch_size = check_int(batch_size, "batch size", low=1, high=1 << 20)
+    split = check_choice(split, "split", ("test", "train"))
+    resize = check_int(resize, "resize", low=0, high=16384)
     dataset = data.test_set if split == "test" else data.train_set
     k = int(data.num_classes)
     channels = getattr(getattr(model, "config", None), "channels", data.channels)
@@ -56,6 +59,13 @@ def evaluate_images(model: nn.Module, data, batch_size: int = 256, resize: int =
     if k > classes:
         raise DataError(f"{data.spec} has {k} classes, the model only {classes} outputs")
     check_memory(k * k * 8, f"a confusion matrix of {k} classes")
+    n = len(dataset)
+    if n:  # the batch itself (a lower estimate: the model's activations come on top)
+        item = dataset.__getitems__([0])[0]
+        pixels = max(item[0].numel(), item.shape[1] * resize * resize)  # the batch as the model sees it
+        check_memory(2 * min(batch_size, n) * pixels * item.element_size(),
+                     f"a batch of {min(batch_size, n)} images of {tuple(item.shape[1:])}"
+                     f"{f' resized to {resize}' if resize else ''} (--batch-size)")
     model.eval()
     device = next(model.parameters()).device
     confusion = torch.zeros(k, k, dtype=torch.long)
@@ -83,10 +93,15 @@ def evaluate_text(model: nn.Module, data, batch_size: int = 16, max_tokens: int 
     """Next-token cross-entropy (nats per token) and bits per byte over the validation windows of ``data``."""
     from ..data.windows import validation_windows
 
+    batch_size = check_int(batch_size, "batch size", low=1, high=1 << 20)
     model.eval()
     device = next(model.parameters()).device
     tokens = data.val
+    max_tokens = check_int(max_tokens, "max tokens", low=0, high=1 << 40)
     c, starts = validation_windows(len(tokens), getattr(model, "context", 128), max_tokens)
+    if 0 < max_tokens < c:  # one window is the least that can be evaluated: more targets than asked, silently
+        raise ConfigError(f"--max-tokens {max_tokens} is less than one window of {c} tokens; give 0 (the whole "
+                          f"split) or at least {c}")
     total, count = 0.0, 0
     for i in range(0, len(starts), batch_size):
         s = starts[i:i + batch_size]
@@ -133,7 +148,8 @@ def evaluate(src: Source, data, out: str | Path | None = None, batch_size: int =
     else:
         _check_image_model(src, "evaluate")
         result = evaluate_images(src.model, data, batch_size, _resize_to(src))
-    report = {"model": src.name, "source": str(src.path or src.name), "data": data.spec, **result}
+    report = check_finite_tree({"model": src.name, "source": str(src.path or src.name), "data": data.spec,
+                                **result}, "the evaluation")
     if out is not None:
         with publish_folder(out) as tmp:
             atomic_write_json(tmp / "evaluation.json", report)
@@ -147,24 +163,26 @@ def evaluate(src: Source, data, out: str | Path | None = None, batch_size: int =
 
 def load_images(files: Sequence[str | Path], preprocessing: dict) -> Tensor:
     """Image files as the model's input batch (B, C, H, W), prepared as the run's data were (module docstring)."""
+    if isinstance(files, (str, Path)) or not len(files):
+        raise ConfigError("load_images needs a list of one or more image files")
     import numpy as np
     from PIL import Image
 
     from ..data.augment import resize_batch
     from ..data.folder import _decode, open_image
+    from ..models.hub import check_preprocessing
 
-    try:
-        size = preprocessing["image_size"]
-        h, w = (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
-        channels = int(preprocessing["channels"])
-        mean = torch.tensor([float(v) for v in preprocessing["mean"]]).view(1, -1, 1, 1)
-        std = torch.tensor([float(v) for v in preprocessing["std"]]).view(1, -1, 1, 1)
-    except (KeyError, TypeError, ValueError, IndexError):
-        raise ConfigError(f"the recorded preprocessing {preprocessing!r} is incomplete (needs image_size, channels, "
-                          "mean and std)") from None
-    if channels not in (1, 3) or mean.numel() != channels or std.numel() != channels or float(std.min()) <= 0:
-        raise ConfigError(f"the recorded preprocessing {preprocessing!r} is not usable")
-    check_memory(len(files) * channels * h * w * 9, f"{len(files)} image(s) of {channels} x {h} x {w}")
+    preprocessing = check_preprocessing(preprocessing)  # also when given here rather than read from config.json
+    size = preprocessing["image_size"]
+    h, w = (size, size) if isinstance(size, int) else (size[0], size[-1])
+    channels = preprocessing["channels"]
+    mean = torch.tensor(preprocessing["mean"]).view(1, -1, 1, 1)
+    std = torch.tensor(preprocessing["std"]).view(1, -1, 1, 1)
+    if channels not in (1, 3):
+        raise ConfigError(f"predict reads images of 1 or 3 channels; the preprocessing records {channels}")
+    resize = preprocessing.get("resize") or 0
+    check_memory(len(files) * channels * max(h * w, resize * resize) * 9,
+                 f"{len(files)} image(s) of {channels} x {max(h, resize)} x {max(w, resize)}")
     mode = "L" if channels == 1 else "RGB"
     batch = []
     for f in files:
@@ -177,7 +195,7 @@ def load_images(files: Sequence[str | Path], preprocessing: dict) -> Tensor:
             arr = arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1)
         batch.append(torch.from_numpy(np.array(arr, dtype=np.uint8, copy=True)))
     x = (torch.stack(batch).float() / 255.0 - mean) / std
-    return resize_batch(x, int(preprocessing.get("resize") or 0))
+    return resize_batch(x, resize)
 
 
 @torch.no_grad()
@@ -195,7 +213,11 @@ def predict(src: Source, files: Sequence[str | Path], top_k: int = 5, preprocess
     top_k = check_int(top_k, "top-k", low=1, high=classes)
     x = load_images(files, pre)
     model = src.model.eval()
-    probs = torch.softmax(model(x.to(next(model.parameters()).device)).float(), -1).cpu()
+    logits = model(x.to(next(model.parameters()).device)).float()
+    if not bool(torch.isfinite(logits).all()):
+        raise DataError("the model gave non-finite logits on " + ", ".join(
+            str(f) for f, ok in zip(files, torch.isfinite(logits).all(-1).tolist()) if not ok))
+    probs = torch.softmax(logits, -1).cpu()
     p, idx = probs.topk(top_k, dim=-1)
     return [{"file": str(f), "top": [{"class": int(i), "probability": float(q)} for q, i in zip(p[b], idx[b])]}
             for b, f in enumerate(files)]

@@ -135,13 +135,14 @@ def analyze(sources: list, data, out, samples: int = 512, eps: float = EPS, seed
     """Write ``layers.json`` and ``layers.png`` into the folder ``out`` (published whole): :func:`compare_layers` of
     every source on the first ``samples`` held-out inputs of ``data`` (test images, or validation windows of text),
     each next to a randomly initialised copy (``seed``). Returns the report."""
-    from ..checks import check_eps, check_int
+    from ..checks import check_eps, check_int, check_seed
     from ..io import atomic_write_json
     from ..models import create_model
     from ..runfolder import publish_folder
     from .runs import sample_inputs
 
     check_int(samples, "--samples", low=1)
+    check_seed(seed)
     eps = check_eps(eps, "--eps")
     if not sources:
         raise ConfigError("analyze needs at least one model")

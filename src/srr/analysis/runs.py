@@ -8,7 +8,6 @@ registry name gives a freshly initialised model (seeded) for the data it is give
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,6 +15,9 @@ import torch
 from torch import Tensor, nn
 
 from ..errors import ConfigError, DataFileNotFoundError, RunFolderError, SrrError
+
+#: The largest ``run.json`` or ``summary.json`` read (a run's records are a few kilobytes).
+MAX_RECORD_BYTES = 16 << 20
 
 __all__ = ["Source", "open_source", "source_data", "sample_inputs", "initial_copy", "training_seed",
            "check_not_mixed"]
@@ -61,9 +63,11 @@ def open_source(source: str, overrides: list[str] | dict | None = None, seed: in
                 data_spec: str | None = None) -> Source:
     """A saved model folder (its trained weights) or a registered model name (initialised with ``seed + 1``,
     ``overrides`` applied after the data's own settings)."""
+    from ..checks import check_seed
     from ..models import create_model, from_pretrained, get_entry, read_config
     from ..models.hub import is_hub_id, resolve_pretrained
 
+    seed = check_seed(seed)
     path = Path(source)
     if not path.is_dir() and is_hub_id(str(source)):
         path = resolve_pretrained(source)  # a Hub id: its files in the Hub cache
@@ -90,9 +94,12 @@ def open_source(source: str, overrides: list[str] | dict | None = None, seed: in
 
 
 def _model_of(path: Path, name: str):
+    from ..io import check_regular_file, read_structured
+
+    check_regular_file(path / name, RunFolderError)  # a named pipe would block the read for ever
     try:
-        value = json.loads((path / name).read_text(encoding="utf-8"))
-    except (OSError, ValueError, RecursionError):
+        value = read_structured(path / name, name, RunFolderError, MAX_RECORD_BYTES)
+    except (OSError, RunFolderError):
         return None
     if not isinstance(value, dict):
         return None
@@ -167,14 +174,18 @@ def training_seed(path: Path | None) -> int | None:
     """The seed the run in ``path`` was trained with (``run.json``, else ``summary.json``), or None."""
     if path is None:
         return None
+    from ..checks import MAX_SEED, check_int
+    from ..io import read_structured
+
     for name, keys in (("run.json", ("train", "seed")), ("summary.json", ("config", "seed"))):
         try:
-            value = json.loads((path / name).read_text(encoding="utf-8"))
+            value = read_structured(path / name, name, RunFolderError, MAX_RECORD_BYTES)
             for k in keys:
                 value = value[k]
-            return int(value)
-        except (OSError, ValueError, KeyError, TypeError, RecursionError):
+        except (OSError, KeyError, TypeError, RunFolderError):
             continue
+        # a recorded seed seeds the rebuilt initialisation: 10^23 would overflow torch's generator
+        return check_int(value, f"{path / name}: {'.'.join(keys)}", low=0, high=MAX_SEED, error=RunFolderError)
     return None
 
 

@@ -16,10 +16,11 @@ def run(args) -> int:
     from pathlib import Path
 
     from ..analysis.compare import compare_runs
+    from ..runfolder import output_path
 
-    out = Path(args.out) if args.out is not None else \
+    out = output_path(args.out) if args.out is not None else \
         Path("runs") / ("compare-" + "-".join(Path(r).name for r in args.runs))[:200]
     table = compare_runs(args.runs, out)
     print(table["markdown"], end="")
-    print(f"wrote {', '.join(str(p) for p in sorted(out.iterdir()))}")
+    print(f"wrote {', '.join(str(p) for p in sorted(out.iterdir()) if not p.name.startswith('.'))}")
     return 0

@@ -12,7 +12,7 @@ def add_arguments(p) -> None:
     p.add_argument("dest", metavar="DEST", help="the folder to write (config.json, model.safetensors, README.md)")
     p.add_argument("--kind", choices=["crate", "crate_alpha", "tost", "simdino"],
                    help="the checkpoint's source (default: detected from the file)")
-    p.add_argument("--which", choices=["teacher", "student"], default="teacher",
+    p.add_argument("--which", choices=["teacher", "student"], default=None,
                    help="SimDINO: the network to convert (default teacher)")
     add_set_argument(p)
 
@@ -21,9 +21,9 @@ def run(args) -> int:
     from ..analysis.runs import parse_overrides
     from ..interop.convert import convert
     from ..models import count_parameters
-    from ..runfolder import check_output_folder
+    from ..runfolder import output_path
 
-    out = check_output_folder(args.dest, [args.src])
+    out = output_path(args.dest, "DEST")
     model = convert(args.src, out, args.kind, parse_overrides(args.set), args.which)
     print(f"wrote {out}: {model.name} ({count_parameters(model):,} parameters) from {args.src}")
     return 0

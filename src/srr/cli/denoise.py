@@ -19,10 +19,11 @@ def run(args) -> int:
     from pathlib import Path
 
     from ..principles.denoising import DenoiseSettings, denoise_report
+    from ..runfolder import output_path
     from .options import settings_from_args
 
     settings = settings_from_args(args, DenoiseSettings)
-    report = denoise_report(Path(args.out), settings)
+    report = denoise_report(output_path(args.out), settings)
     print(f"{'sigma':>7} {'posterior':>10} {'oracle':>10} {'MSSA':>10} {'AoT':>10} {'noisy':>10}   "
           f"{'MSSA/post':>9} {'post/oracle':>11}   {'R noisy':>8} {'R denoised':>10}")
     for row in report["mse"]:

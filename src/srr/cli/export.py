@@ -19,7 +19,7 @@ def run(args) -> int:
     from pathlib import Path
 
     from ..analysis.runs import open_source
-    from ..interop.export import export_model
+    from ..interop.export import export_model, is_export
     from ..runfolder import RunLock, check_output_file
 
     with ExitStack() as stack:
@@ -27,7 +27,7 @@ def run(args) -> int:
             stack.enter_context(RunLock(args.source, exclusive=False))
         src = open_source(args.source)
         out = check_output_file(args.out, [src.path / n for n in ("config.json", "model.safetensors")]
-                                if src.path else [])
+                                if src.path else [], marker=is_export)
         result = export_model(src.model, out, args.format, args.batch, args.atol)
     print(f"wrote {result['path']} ({args.format}, input {tuple(result['input_shape'])}); "
           f"max |{'onnx' if args.format == 'onnx' else 'exported'} - eager| = {result['max_abs_diff']:.3g}")

@@ -28,7 +28,7 @@ def open_for_analysis(args, subdir: str, stack: ExitStack, sources: list[str] | 
     """Open the sources of an analysis command, their data and its output folder; every run folder read is held
     with a shared lock (refused while a training owns it) until ``stack`` closes. Returns ``(sources, data, out)``."""
     from ..analysis.runs import open_source, source_data
-    from ..runfolder import RunLock, check_output_folder
+    from ..runfolder import RunLock, check_output_folder, output_path
 
     names = sources if sources is not None else [args.source]
     opened = []
@@ -38,7 +38,7 @@ def open_for_analysis(args, subdir: str, stack: ExitStack, sources: list[str] | 
         opened.append(open_source(name, args.set, getattr(args, "seed", 0), args.data))
     first = opened[0]
     if args.out is not None:
-        out = Path(args.out)
+        out = output_path(args.out)
     elif len(opened) == 1 and first.path is not None and Path(names[0]).is_dir():  # not into a Hub cache
         out = first.path / subdir
     else:

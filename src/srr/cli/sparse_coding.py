@@ -18,10 +18,11 @@ def run(args) -> int:
     from pathlib import Path
 
     from ..principles.sparse_coding import SparseCodingSettings, sparse_coding_report
+    from ..runfolder import output_path
     from .options import settings_from_args
 
     settings = settings_from_args(args, SparseCodingSettings)
-    report = sparse_coding_report(Path(args.out), settings)
+    report = sparse_coding_report(output_path(args.out), settings)
     show = lambda v: "-" if v is None else str(v)  # noqa: E731
     print(f"{report['data']}, λ = {settings.lambd:g}: best NMSE within {settings.iterations} iterations ISTA "
           f"{report['best']['ista']:.2f} dB, FISTA {report['best']['fista']:.2f} dB")

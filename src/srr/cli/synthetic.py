@@ -25,11 +25,11 @@ def add_arguments(p) -> None:
 
 def run(args) -> int:
     import math
-    from pathlib import Path
 
     from ..analysis.denoising import synthetic_report
+    from ..runfolder import output_path
 
-    out = Path(args.out)
+    out = output_path(args.out)
     result = synthetic_report(out, args.k, args.d, args.rank, args.tokens, args.sets, args.noise, args.depth, args.eta,
                               args.tau, args.beta, args.seed)
     names = list(result["curves"])

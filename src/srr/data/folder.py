@@ -25,6 +25,7 @@ import torch
 
 from ..checks import check_memory
 from ..errors import DataError, DataFileNotFoundError, SrrError, one_line
+from ..io import check_regular_file
 from .image_data import ImageData
 from .images import BatchDataset, ChannelStats
 from .sources import register_source
@@ -55,6 +56,7 @@ def open_image(path: Path):
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL\.")
         warnings.simplefilter("error", Image.DecompressionBombWarning)
+        check_regular_file(path)
         try:
             img = Image.open(path)
         except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:

@@ -18,6 +18,7 @@ from torch import Tensor
 
 from ..checks import check_int, check_memory
 from ..errors import DataError, DataFileNotFoundError
+from ..io import check_regular_file
 from .sources import load_data, register_source
 
 __all__ = ["ByteTokenizer", "TextData", "load_text", "read_text_file", "VAL_FRACTION", "bits_per_byte"]
@@ -93,6 +94,7 @@ def read_text_file(path: str | Path) -> bytes:
         raise DataFileNotFoundError(f"text file not found: {path}")
     if path.is_dir():
         raise DataError(f"{path} is a folder; text:PATH needs a plain text file")
+    check_regular_file(path)
     try:
         check_memory(9 * path.stat().st_size, f"{path}: reading it as tokens")
         raw = path.read_bytes()

@@ -36,7 +36,8 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from ..errors import CheckpointError, ConfigError, DataFileNotFoundError, one_line
+from ..checks import check_memory
+from ..errors import CheckpointError, ConfigError, DataError, DataFileNotFoundError, ResourceError, SrrError, one_line
 
 __all__ = ["KINDS", "read_torch", "read_flax", "crate_state", "crate_alpha_state", "tost_state", "simdino_state",
            "convert", "detect_kind"]
@@ -74,11 +75,11 @@ def read_flax(path: str | os.PathLike) -> dict[str, Tensor]:
     flat: dict[str, np.ndarray] = {}
     try:
         if path.suffix == ".npz":
-            with np.load(path, allow_pickle=False) as z:
-                flat = {k: z[k] for k in z.files}
+            flat = _read_npz(path)
         else:
+            check_memory(3 * path.stat().st_size, f"{path}: a msgpack tree of {path.stat().st_size:,} bytes")
             flat = _read_msgpack(path)
-    except CheckpointError:
+    except (CheckpointError, ResourceError):
         raise
     except Exception as exc:
         raise CheckpointError(f"{path} is not a Flax parameter tree srr can read: {one_line(exc, 1)}") from None
@@ -90,6 +91,31 @@ def read_flax(path: str | os.PathLike) -> dict[str, Tensor]:
             raise CheckpointError(f"{path}: {key} is stored as {value.dtype}, not as floating point")
         out[key] = torch.from_numpy(np.array(value, dtype=np.float32))
     return out
+
+
+def _read_npz(path: Path) -> dict:
+    """The arrays of an ``.npz`` tree, sized from the zip directory and the ``.npy`` headers before any is read:
+    a member that declares more than its compressed size can hold (a deflate bomb) or more than memory is refused
+    (the data loaders' rules, :mod:`srr.data.npz`)."""
+    import zipfile
+
+    import numpy as np
+
+    from ..data.npz import _header
+
+    with zipfile.ZipFile(path) as zf:
+        members = [i for i in zf.infolist() if i.filename.endswith(".npy")]
+        try:
+            sizes = [_header(zf, info, path)[2] for info in members]
+        except DataError as exc:
+            raise CheckpointError(str(exc)) from None
+        check_memory(2 * sum(sizes),
+                     f"{path}: {len(members)} array(s) of {sum(sizes):,} bytes (and their float32 copy)")
+        out = {}
+        for info in members:
+            with zf.open(info) as fp:
+                out[info.filename[:-4]] = np.lib.format.read_array(fp, allow_pickle=False)
+        return out
 
 
 def _read_msgpack(path: Path) -> dict:
@@ -267,30 +293,60 @@ def detect_kind(path: Path) -> str:
 
 
 def convert(src: str | os.PathLike, dest: str | os.PathLike, kind: str | None = None,
-            overrides: dict | None = None, which: str = "teacher"):
+            overrides: dict | None = None, which: str | None = None):
     """Convert the checkpoint ``src`` (``kind`` detected when omitted) into an srr model saved at ``dest``
     (``config.json``, ``model.safetensors``, model card). Returns the model."""
+    from ..checks import check_choice, check_int
     from ..models import create_model, save_pretrained
     from ..models.hub import load_weights  # noqa: F401  (the strict reader's rules apply below too)
+    from ..runfolder import check_output_folder, publish_folder
 
+    if overrides is not None and not isinstance(overrides, dict):
+        raise ConfigError(f"overrides must be a dict of model settings, got {type(overrides).__name__}")
     src, overrides = Path(src), dict(overrides or {})
-    kind = kind or detect_kind(src)
-    if kind not in KINDS:
-        raise ConfigError(f"unknown checkpoint kind {kind!r} (known: {', '.join(KINDS)})")
-    if kind == "crate_alpha":
-        name, args, state = crate_alpha_state(read_flax(src), overrides)
-    elif kind == "tost":
-        name, args, state = tost_state(read_torch(src), overrides)
-    elif kind == "simdino":
-        name, args, state = simdino_state(read_torch(src), overrides, which)
+    if kind is not None:
+        check_choice(kind, "checkpoint kind", KINDS)
+    if which is None:
+        which = "teacher"
     else:
-        name, args, state = crate_state(read_torch(src), overrides)
+        check_choice(which, "--which", ("teacher", "student"))
+    # the settings the readers compute with are checked before they are used (the rest by create_model)
+    for key, high in (("heads", 65536), ("channels", 4096)):
+        if key in overrides:
+            overrides[key] = check_int(overrides[key], key, low=1, high=high)
+    if not src.is_file():
+        raise DataFileNotFoundError(f"checkpoint not found: {src}")
+    dest = check_output_folder(dest, [src])
+    try:
+        kind = kind or detect_kind(src)
+        if which != "teacher" and kind != "simdino":
+            raise ConfigError(f"--which chooses the network of a SimDINO checkpoint; {src} is read as {kind}")
+        if kind == "crate_alpha":
+            name, args, state = crate_alpha_state(read_flax(src), overrides)
+        elif kind == "tost":
+            name, args, state = tost_state(read_torch(src), overrides)
+        elif kind == "simdino":
+            name, args, state = simdino_state(read_torch(src), overrides, which)
+        else:
+            name, args, state = crate_state(read_torch(src), overrides)
+    except SrrError:
+        raise
+    except (KeyError, ValueError, IndexError, TypeError, AttributeError, ZeroDivisionError, RuntimeError) as exc:
+        # a file of the right format but not the structure this kind has (a missing block, a tensor of another
+        # rank, a key that is not numbered): one line naming the file, never a traceback
+        raise CheckpointError(f"{src} does not have the structure of a {kind or 'known'} checkpoint: "
+                              f"{type(exc).__name__}: {one_line(exc, 1)}") from None
     model = create_model(name, **args)
     expected = model.state_dict()
     for key, value in state.items():
+        if not torch.is_tensor(value):
+            raise CheckpointError(f"{src}: {key} is a {type(value).__name__}, not a tensor")
         if key in expected and tuple(value.shape) != tuple(expected[key].shape):
             raise CheckpointError(f"{src}: {key} has shape {list(value.shape)}, the converted {name} expects "
                                   f"{list(expected[key].shape)}")
+        if key in expected and expected[key].is_floating_point() and not value.is_floating_point():
+            raise CheckpointError(f"{src}: {key} is stored as {value.dtype}, not as floating point; refusing to "
+                                  "cast it")
         if value.is_floating_point() and not bool(torch.isfinite(value).all()):
             raise CheckpointError(f"{src}: {key} holds non-finite values; refusing the weights")
     try:
@@ -302,5 +358,6 @@ def convert(src: str | os.PathLike, dest: str | os.PathLike, kind: str | None = 
            "channels": args["channels"]}
     if args["channels"] != 3:
         pre.update(mean=[0.5] * args["channels"], std=[0.5] * args["channels"])
-    save_pretrained(model.eval(), dest, extra={"converted_from": f"{kind}:{src.name}", "preprocessing": pre})
+    with publish_folder(dest) as tmp:  # the folder appears whole, or not at all
+        save_pretrained(model.eval(), tmp, extra={"converted_from": f"{kind}:{src.name}", "preprocessing": pre})
     return model

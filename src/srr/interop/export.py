@@ -24,9 +24,10 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from ..checks import check_int, check_number
+from ..checks import check_int, check_memory, check_number
 from ..errors import CheckpointError, ConfigError, one_line
 from ..io import atomic_path
+from ..runfolder import check_output_file
 
 __all__ = ["FORMATS", "example_input", "export_model"]
 
@@ -36,6 +37,7 @@ OPSET = 17
 
 def example_input(model: nn.Module, batch: int = 2, seed: int = 0) -> Tensor:
     """A random input the model accepts: images of its configured size, or token ids filling its context."""
+    batch = check_int(batch, "export batch", low=1, high=4096)
     config = getattr(model, "config", None)
     task = getattr(type(config), "task", None)
     g = torch.Generator().manual_seed(seed)
@@ -44,6 +46,9 @@ def example_input(model: nn.Module, batch: int = 2, seed: int = 0) -> Tensor:
     if task == "image" and hasattr(config, "channels"):
         size = config.image_size
         h, w = (size, size) if isinstance(size, int) else tuple(size)
+        # the example, the exporter's trace of it and the checks hold several copies of the input at once
+        check_memory(8 * batch * int(config.channels) * int(h) * int(w) * 4,
+                     f"an export example of {batch} image(s) of {config.channels} x {h} x {w} (--batch)")
         return torch.randn(batch, int(config.channels), int(h), int(w), generator=g)
     raise ConfigError(f"export supports the image families and the language models, not "
                       f"{getattr(model, 'name', type(model).__name__)} ({task or 'unknown'} task)")
@@ -67,6 +72,25 @@ def _run_onnx(path: Path, x: Tensor) -> Tensor:
     return torch.from_numpy(session.run(None, {"input": x.numpy()})[0])
 
 
+def is_export(path: str | os.PathLike) -> bool:
+    """Whether the file ``path`` is an earlier export (an ONNX model written by PyTorch's exporter, or a
+    ``torch.export`` archive), which a new export may replace; any other existing file is refused."""
+    import zipfile
+
+    path = Path(path)
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(64)
+        if head[:1] == b"\x08" and b"pytorch" in head:
+            return True
+        if zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as z:
+                return any(n.endswith("/archive_format") for n in z.namelist())
+    except (OSError, zipfile.BadZipFile):
+        return False
+    return False
+
+
 def export_model(model: nn.Module, path: str | os.PathLike, format: str = "onnx", batch: int = 2,
                  atol: float = 1e-4, check_input: Tensor | None = None) -> dict:
     """Write ``model`` to ``path`` in ``format`` (:data:`FORMATS`) and check it against eager PyTorch on a random
@@ -85,9 +109,9 @@ def export_model(model: nn.Module, path: str | os.PathLike, format: str = "onnx"
     model = model.eval().cpu()
     x = example_input(model, batch)
     lm = getattr(type(model.config), "task", None) == "lm"
-    path = Path(path)
+    path = check_output_file(path, marker=is_export)
     checks = [x] + ([check_input] if check_input is not None else [])
-    with atomic_path(path) as tmp:
+    with atomic_path(path, suffix=".tmp" if format == "onnx" else ".pt2") as tmp:  # torch.export wants .pt2
         try:
             if format == "onnx":
                 _onnx(model, x, tmp, lm)

@@ -107,7 +107,9 @@ def model_card(record: dict, metrics: dict | None = None) -> str:
         lines.append("No training data recorded (an initialised or converted model).")
     pre = record.get("preprocessing")
     if pre:
-        lines += ["", "Preprocessing: images of " + "x".join(str(s) for s in pre.get("image_size", [])) +
+        size = pre.get("image_size", [])
+        size = [size, size] if isinstance(size, int) else size
+        lines += ["", "Preprocessing: images of " + "x".join(str(s) for s in size) +
                   f" pixels, {pre.get('channels')} channel(s), standardised by mean "
                   f"{_value(pre.get('mean'))} and std {_value(pre.get('std'))} (pixel values in [0, 1])" +
                   (f", resized to {pre['resize']} x {pre['resize']}" if pre.get("resize") else "") + "."]

@@ -27,7 +27,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..errors import CheckpointError, ConfigError, DataFileNotFoundError, SrrError, one_line
+from ..errors import CheckpointError, ConfigError, DataFileNotFoundError, NonFiniteError, SrrError, one_line
 from ..io import atomic_path, atomic_write_json, atomic_write_text, read_structured
 from ..version import __version__
 
@@ -54,13 +54,20 @@ def save_pretrained(model: nn.Module, directory: str | os.PathLike, extra: dict 
         raise CheckpointError("only models built with srr.create_model carry the name and configuration that "
                               "save_pretrained writes")
     directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
     state = model.state_dict()  # a tied weight (an LM head tied to its embedding) is stored once
     tensors = {group[0]: state[group[0]].detach().to("cpu").contiguous() for group in _alias_groups(model)}
-    with atomic_path(directory / WEIGHTS_NAME) as tmp:
-        save_file(tensors, str(tmp))
+    for key, value in tensors.items():  # what every reader refuses is not written (nor pushed to the Hub)
+        if value.is_floating_point() and not bool(torch.isfinite(value).all()):
+            bad = int((~torch.isfinite(value)).sum())
+            raise NonFiniteError(f"{name}: {key} holds {bad} non-finite value(s) (NaN or inf); refusing to save "
+                                 "weights that no srr reader would load")
     record = {"model": name, "task": type(config).task, "args": config.to_dict(), "srr_version": __version__,
               **(extra or {})}
+    if record.get("preprocessing") is not None:  # what read_config would refuse is not written
+        record["preprocessing"] = check_preprocessing(record["preprocessing"], "preprocessing", complete=False)
+    directory.mkdir(parents=True, exist_ok=True)  # nothing is created for a refused model
+    with atomic_path(directory / WEIGHTS_NAME) as tmp:
+        save_file(tensors, str(tmp))
     atomic_write_json(directory / CONFIG_NAME, record)
     atomic_write_text(directory / CARD_NAME, model_card(record, metrics))
     return directory
@@ -111,11 +118,10 @@ def push_to_hub(model: nn.Module, repo_id: str, *, private: bool | None = None, 
 
     if not _HUB_ID.match(str(repo_id)) or "@" in str(repo_id):
         raise ConfigError(f"push_to_hub needs a repository id 'org/name', got {repo_id!r}")
-    hub = _hub()
-    api = hub.HfApi(token=token)
     with tempfile.TemporaryDirectory(prefix="srr-push-") as tmp:
         record = read_config_if_any(getattr(model, "saved_from", None))
-        save_pretrained(model, tmp, {**record, **(extra or {})}, metrics)
+        save_pretrained(model, tmp, {**record, **(extra or {})}, metrics)  # checks the weights before any upload
+        api = _hub().HfApi(token=token)
         url = api.create_repo(repo_id, private=private, exist_ok=True, repo_type="model")
         api.upload_folder(folder_path=tmp, repo_id=repo_id, repo_type="model", commit_message=commit_message)
     return str(url)
@@ -143,7 +149,55 @@ def read_config(directory: str | os.PathLike) -> dict:
     if not isinstance(config.get("model"), str) or not isinstance(
             config.get("args", {}), dict):
         raise CheckpointError(f"{path} does not describe a model (needs 'model' and 'args')")
+    if config.get("preprocessing") is not None:
+        config["preprocessing"] = check_preprocessing(config["preprocessing"], f"{path}: preprocessing",
+                                                      complete=False)
     return config
+
+
+#: Bounds of a recorded preprocessing: image sides, ``resize`` (pixels), channels, |mean|, std (the data sources
+#: clamp a channel's std at 1e-6).
+MAX_IMAGE_SIDE, MAX_RESIZE, MAX_CHANNELS, MEAN_BOUND, STD_RANGE = 32768, 16384, 4096, 1e12, (1e-6, 1e12)
+
+
+def check_preprocessing(pre, where: str = "preprocessing", complete: bool = True) -> dict:
+    """The preprocessing a saved model records (``image_size``: a side or [h, w]; ``channels``; ``mean`` and
+    ``std``: one finite number per channel, std at least 1e-6; optional ``resize``: 0 or a side), checked where
+    ``config.json`` enters: a NaN mean, a zero side or a resize of 100,000 would otherwise reach the image pipeline
+    as NaN probabilities, a division by zero or an allocation of gigabytes. With ``complete`` (preparing images)
+    image_size, channels, mean and std must all be there; without it (reading any saved model: a ReduNet on
+    vectors records only mean and std) the keys present are checked."""
+    from ..checks import check_int, check_number
+
+    if not isinstance(pre, dict):
+        raise CheckpointError(f"{where} must be an object, got {type(pre).__name__}")
+    missing = [k for k in ("image_size", "channels", "mean", "std") if k not in pre]
+    if complete and missing:
+        raise CheckpointError(f"{where} lacks {', '.join(missing)} (needs image_size, channels, mean and std)")
+    out = dict(pre)
+    if "image_size" in pre:
+        size = pre["image_size"]
+        sides = [size] if not isinstance(size, (list, tuple)) else list(size)
+        if len(sides) not in (1, 2):
+            raise CheckpointError(f"{where}.image_size must be a side or [height, width], got {size!r}")
+        sides = [check_int(v, f"{where}.image_size", low=1, high=MAX_IMAGE_SIDE, error=CheckpointError)
+                 for v in sides]
+        out["image_size"] = sides[0] if not isinstance(size, (list, tuple)) else sides
+    if "channels" in pre:
+        out["channels"] = check_int(pre["channels"], f"{where}.channels", low=1, high=MAX_CHANNELS,
+                                    error=CheckpointError)
+    for key, (low, high) in (("mean", (-MEAN_BOUND, MEAN_BOUND)), ("std", STD_RANGE)):
+        if key not in pre:
+            continue
+        values = pre[key]
+        count = out.get("channels")
+        if not isinstance(values, (list, tuple)) or not values or (count is not None and len(values) != count):
+            raise CheckpointError(f"{where}.{key} must list one number per channel"
+                                  f"{f' ({count})' if count is not None else ''}, got {values!r}")
+        out[key] = [check_number(v, f"{where}.{key}", low=low, high=high, error=CheckpointError) for v in values]
+    if pre.get("resize") is not None:
+        out["resize"] = check_int(pre["resize"], f"{where}.resize", low=0, high=MAX_RESIZE, error=CheckpointError)
+    return out
 
 
 def _alias_groups(model: nn.Module) -> list[list[str]]:

@@ -29,7 +29,7 @@ import torch
 from torch import Tensor
 
 from ..analysis.denoising import aot_step, true_mssa
-from ..checks import check_memory
+from ..checks import check_finite, check_finite_tree, check_int, check_memory
 from ..errors import ConfigError
 from ..measures import coding_rate, compressed_rate
 from ..settings import Settings, option
@@ -51,15 +51,15 @@ class DenoiseSettings(Settings):
     rank: int = option(2, "dimension p of every subspace", low=1, high=4096)
     samples: int = option(4096, "noisy samples per noise level", low=1, high=1 << 22)
     tokens: int = option(32, "samples per token set of the MSSA and attention-only steps", low=1, high=4096)
-    sigma_min: float = option(0.05, "smallest noise level σ of the MSE curves", low=0.0, low_open=True, high=1e3)
-    sigma_max: float = option(3.0, "largest noise level σ of the MSE curves", low=0.0, low_open=True, high=1e3)
+    sigma_min: float = option(0.05, "smallest noise level σ of the MSE curves", low=1e-4, high=1e3)
+    sigma_max: float = option(3.0, "largest noise level σ of the MSE curves", low=1e-4, high=1e3)
     levels: int = option(12, "noise levels, geometrically spaced", low=2, high=1000)
     eta: float = option(1.0, "step η of the literal MSSA and AoT steps (mse_step)", low=0.0, low_open=True, high=1e3)
     eps: float = option(0.5, "ε of the coding rates (not ε²)", low=0.0, low_open=True, high=1e6)
     sampler_samples: int = option(2000, "samples drawn by the reverse-time sampler", low=1, high=1 << 22)
     sampler_steps: int = option(200, "steps of the reverse-time sampler", low=1, high=100_000)
-    sampler_sigma_max: float = option(10.0, "noise level the sampler starts from", low=0.0, low_open=True, high=1e4)
-    sampler_sigma_min: float = option(0.01, "noise level the sampler ends at", low=0.0, low_open=True, high=1e3)
+    sampler_sigma_max: float = option(10.0, "noise level the sampler starts from", low=1e-4, high=1e4)
+    sampler_sigma_min: float = option(0.01, "noise level the sampler ends at", low=1e-4, high=1e3)
     seed: int = option(0, "seed of the subspaces, the samples and the sampler", low=0, high=2**63 - 1)
 
     def check(self) -> None:
@@ -78,6 +78,10 @@ class DenoiseSettings(Settings):
 def network_denoisers(y: Tensor, mix: LowRankMixture, tokens: int) -> dict[str, Tensor]:
     """The attention terms A(Y) (n, d) of ``"mssa"`` (β = p^-½) and ``"attention_only"`` (β = 1) for the rows of y
     grouped in sets of ``tokens`` consecutive rows (n must be a multiple of ``tokens``), with the true subspaces."""
+    tokens = check_int(tokens, "tokens", low=1, high=1 << 20)
+    check_finite(y, "y")
+    if y.dim() != 2 or y.shape[1] != mix.d:
+        raise ConfigError(f"y must be (n, {mix.d}), got {tuple(y.shape)}")
     n, d = y.shape
     if n % tokens:
         raise ConfigError(f"{n} samples do not split into sets of {tokens} tokens")
@@ -107,6 +111,8 @@ def mse_curves(mix: LowRankMixture, sigmas, samples: int, tokens: int, eta: floa
     """One row per σ: the error ``mse`` of every method of :data:`METHODS` (for the network steps also the fitted
     ``skip`` a and ``attention`` b, and ``mse_step`` of the literal step with η), the oracle's
     expected error p σ²/(1 + σ²), the ratios to the posterior mean, and the coding rates (``rates``)."""
+    tokens = check_int(tokens, "tokens", low=1, high=1 << 20)
+    samples = check_int(samples, "samples", low=1, high=1 << 26)
     samples = samples - samples % tokens
     if samples < tokens:
         raise ConfigError(f"need at least one set of {tokens} tokens")
@@ -263,6 +269,7 @@ def denoise_report(out, settings: DenoiseSettings | None = None) -> dict:
     report = {"settings": s.to_dict(), "mixture": {"k": mix.k, "d": mix.d, "p": mix.p, "priors": mix.priors.tolist(),
                                                    "subspaces": "independent uniformly random"},
               "mse": rows, "sampler": sampler}
+    check_finite_tree(report, "the report")
     title = f"K={s.k} subspaces of dimension p={s.rank} in d={s.d}, {n} samples per σ"
     with publish_folder(out) as tmp:
         atomic_write_json(tmp / "denoise.json", report)

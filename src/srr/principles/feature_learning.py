@@ -34,7 +34,7 @@ import torch
 from torch import Tensor, nn
 
 from ..analysis.ansatz import _kind, gradient_moments, matrix_power, pearson, tight_frame_statistics
-from ..checks import check_finite, check_int, check_memory, check_number
+from ..checks import check_finite, check_int, check_labels, check_memory, check_number
 from ..errors import ConfigError, DataError
 
 __all__ = ["RFM", "rfm", "laplace_kernel", "kernel_agop", "whitened_frame", "layer_alignment"]
@@ -49,12 +49,22 @@ def _distances(x: Tensor, z: Tensor, M: Tensor) -> Tensor:
 
 def laplace_kernel(x: Tensor, z: Tensor, M: Tensor, bandwidth: float) -> Tensor:
     """K_M(x_i, z_j) = exp(−‖x_i − z_j‖_M / L), (len(x), len(z))."""
+    for t, name in ((x, "x"), (z, "z"), (M, "M")):
+        check_finite(t, name)
+    if x.dim() != 2 or z.dim() != 2 or x.shape[1] != z.shape[1] or tuple(M.shape) != (x.shape[1], x.shape[1]):
+        raise ConfigError(f"x (n, d), z (m, d) and M (d, d) are needed, got {tuple(x.shape)}, {tuple(z.shape)} and "
+                          f"{tuple(M.shape)}")
+    bandwidth = check_number(bandwidth, "bandwidth", low=0.0, low_open=True, high=1e12)
     return torch.exp(-_distances(x, z, M) / bandwidth)
 
 
 def kernel_agop(x: Tensor, centers: Tensor, alpha: Tensor, M: Tensor, bandwidth: float,
                 batch_size: int = 256) -> Tensor:
     """AGOP (d × d) of f(·) = Σ_i α_i K_M(·, centers_i) over the rows of x (all outputs summed, mean over rows)."""
+    bandwidth = check_number(bandwidth, "bandwidth", low=0.0, low_open=True, high=1e12)
+    batch_size = check_int(batch_size, "batch_size", low=1, high=1 << 20)
+    for t, name in ((x, "x"), (centers, "centers"), (alpha, "alpha"), (M, "M")):
+        check_finite(t, name)
     n, d = x.shape
     out = torch.zeros(d, d, dtype=x.dtype)
     for i in range(0, n, batch_size):
@@ -98,6 +108,8 @@ def rfm(x: Tensor, y: Tensor, iterations: int = 5, bandwidth: float = 10.0, reg:
     """Fit a Recursive Feature Machine (module docstring) on inputs x (n, …) with integer labels y (one-hot targets)
     or real targets y (n, c), in float64. With a test split, each round records the test accuracy or MSE."""
     check_finite(x, "x")
+    if x.dim() < 2 or not len(x) or not x[0].numel():
+        raise DataError(f"rfm needs one or more inputs of one or more values, got shape {tuple(x.shape)}")
     x = x.reshape(len(x), -1).double()
     n, d = x.shape
     iterations = check_int(iterations, "iterations", low=0, high=1000)
@@ -107,15 +119,20 @@ def rfm(x: Tensor, y: Tensor, iterations: int = 5, bandwidth: float = 10.0, reg:
     check_memory(8 * (3 * n * n + 2 * d * d + 256 * n * 4), f"an RFM on {n} samples of {d} values")
     classify = not torch.is_floating_point(y)
     if classify:
-        k = int(y.max()) + 1 if num_classes is None else num_classes
-        if int(y.min()) < 0 or int(y.max()) >= k:
-            raise DataError(f"labels must lie in [0, {k - 1}]")
+        y, k = check_labels(y, num_classes, count=n)  # a class count of 1e9 would build a 1e9-column target
+        check_memory(8 * n * k, f"one-hot targets of {n} samples x {k} classes")
         targets = torch.nn.functional.one_hot(y.long(), k).double()
     else:
         check_finite(y, "y")
+        if len(y) != n:
+            raise DataError(f"{n} inputs but {len(y)} targets")
         targets = y.reshape(n, -1).double()
     if len(targets) != n:
         raise DataError(f"{n} inputs but {len(targets)} targets")
+    if (x_test is None) != (y_test is None):
+        raise ConfigError("x_test and y_test go together")
+    if y_test is not None and len(y_test) != len(x_test):
+        raise DataError(f"{len(x_test)} test inputs but {len(y_test)} test targets")
     M, history = torch.eye(d, dtype=torch.float64), []
     for t in range(iterations + 1):
         alpha = _solve(laplace_kernel(x, x, M, bandwidth), targets, reg)
@@ -139,6 +156,11 @@ def rfm(x: Tensor, y: Tensor, iterations: int = 5, bandwidth: float = 10.0, reg:
 
 def whitened_frame(G: Tensor, W: Tensor, rtol: float = 1e-8) -> dict:
     """Tight-frame statistics of G whitened by W Wᵀ on the range of W (see the module docstring)."""
+    check_finite(G, "G")
+    check_finite(W, "W")
+    if G.dim() != 2 or W.dim() != 2 or G.shape[0] != G.shape[1] or G.shape[0] != W.shape[0]:
+        raise ConfigError(f"G (d, d) and W (d, k) are needed, got {tuple(G.shape)} and {tuple(W.shape)}")
+    rtol = check_number(rtol, "rtol", low=0.0, low_open=True, high=1.0)
     G, W = G.double(), W.double()
     U, S, _ = torch.linalg.svd(W, full_matrices=False)
     keep = S > rtol * S.max() if len(S) and S.max() > 0 else torch.zeros(len(S), dtype=torch.bool)
@@ -173,6 +195,10 @@ def layer_alignment(model: nn.Module, x: Tensor, alphas=(0.5, 1.0), batch_size: 
     ``left`` {α: Pearson(W Wᵀ, C^α)}; with ``init`` (the same architecture at initialisation) also
     ``ansatz_minus_init`` {α: Pearson((W − W₀)ᵀ(W − W₀), AGOP^α)}."""
     alphas = tuple(check_number(a, "alpha", low=0.0, low_open=True, high=16.0) for a in alphas)
+    if not alphas:
+        raise ConfigError("alphas needs at least one power")
+    batch_size = check_int(batch_size, "batch_size", low=1, high=1 << 20)
+    check_finite(x, "x")
     rows = []
     for name, m in gradient_moments(model, x, batch_size).items():
         W, G, C = m["weight"].double(), m["G"], m["C"]

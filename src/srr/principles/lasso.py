@@ -22,7 +22,7 @@ import torch
 from torch import Tensor
 
 from ..checks import check_finite, check_int, check_memory, check_number
-from ..errors import ConfigError
+from ..errors import ConfigError, NonFiniteError
 from ..models.lista import soft_threshold
 
 __all__ = ["lasso_objective", "lipschitz", "ista", "fista", "nonnegative_ista", "crate_block_as_step",
@@ -42,12 +42,33 @@ def _check(x: Tensor, D: Tensor, lambd: float) -> tuple[Tensor, Tensor, float]:
 
 def lipschitz(D: Tensor) -> float:
     """L = ‖D‖₂² (the largest eigenvalue of DᵀD): the Lipschitz constant of the gradient of ½‖x − D z‖²."""
+    check_finite(D, "D")
+    if D.dim() != 2:
+        raise ConfigError(f"a dictionary D (d, m) is needed, got shape {tuple(D.shape)}")
     return float(torch.linalg.matrix_norm(D.double(), ord=2)) ** 2
 
 
 def lasso_objective(x: Tensor, D: Tensor, z: Tensor, lambd: float) -> Tensor:
     """F(z) = ½‖x − D z‖² + λ‖z‖₁ of every row (n,)."""
+    x, D, lambd = _check(x, D, lambd)
+    _check_codes(z, x, D, "z")
     return 0.5 * (x - z @ D.T).square().sum(-1) + lambd * z.abs().sum(-1)
+
+
+def _check_codes(z: Tensor | None, x: Tensor, D: Tensor, name: str) -> None:
+    if z is None:
+        return
+    check_finite(z, name)
+    if tuple(z.shape) != (x.shape[0], D.shape[1]):
+        raise ConfigError(f"{name} must be codes of shape ({x.shape[0]}, {D.shape[1]}), got {tuple(z.shape)}")
+
+
+def _converged(z: Tensor, eta: float, D: Tensor, what: str) -> Tensor:
+    """The codes, refused when the iteration diverged (a step above 2/L): never returned as inf or NaN."""
+    if not bool(torch.isfinite(z).all()):
+        raise NonFiniteError(f"{what} diverged to non-finite codes with step {eta:g}; the step must stay below "
+                             f"2/L = {2 / lipschitz(D):g} (the default is 1/L)")
+    return z
 
 
 def _step_size(D: Tensor, step: float | None) -> float:
@@ -64,16 +85,17 @@ def ista(x: Tensor, D: Tensor, lambd: float, iterations: int, *, step: float | N
     """``iterations`` ISTA steps (non-negative ISTA with ``nonnegative=True``) from z0 (default 0) with step η
     (default 1/L); ``callback(t, z_t)`` after every step t = 1, 2, …. Returns the codes (n, m)."""
     x, D, lambd = _check(x, D, lambd)
+    _check_codes(z0, x, D, "z0")
     iterations = check_int(iterations, "iterations", low=0, high=1 << 24)
     eta = _step_size(D, step)
-    z = torch.zeros(x.shape[0], D.shape[1], dtype=x.dtype) if z0 is None else z0.clone()
+    z = torch.zeros(x.shape[0], D.shape[1], dtype=x.dtype) if z0 is None else z0.clone().to(x.dtype)
     xd, gram = x @ D, D.T @ D
     for t in range(1, iterations + 1):
         v = z + eta * (xd - z @ gram)
         z = torch.relu(v - eta * lambd) if nonnegative else soft_threshold(v, eta * lambd)
         if callback is not None:
             callback(t, z)
-    return z
+    return _converged(z, eta, D, "ISTA")
 
 
 def nonnegative_ista(x: Tensor, D: Tensor, lambd: float, iterations: int, **kwargs) -> Tensor:
@@ -85,9 +107,10 @@ def fista(x: Tensor, D: Tensor, lambd: float, iterations: int, *, step: float | 
           z0: Tensor | None = None, callback: Callable[[int, Tensor], None] | None = None) -> Tensor:
     """``iterations`` FISTA steps from z0 (default 0), step η (default 1/L); ``callback(t, z_t)`` after each."""
     x, D, lambd = _check(x, D, lambd)
+    _check_codes(z0, x, D, "z0")
     iterations = check_int(iterations, "iterations", low=0, high=1 << 24)
     eta = _step_size(D, step)
-    z = torch.zeros(x.shape[0], D.shape[1], dtype=x.dtype) if z0 is None else z0.clone()
+    z = torch.zeros(x.shape[0], D.shape[1], dtype=x.dtype) if z0 is None else z0.clone().to(x.dtype)
     v, tk = z, 1.0
     xd, gram = x @ D, D.T @ D
     for t in range(1, iterations + 1):
@@ -97,7 +120,7 @@ def fista(x: Tensor, D: Tensor, lambd: float, iterations: int, *, step: float | 
         z, tk = z_next, t_next
         if callback is not None:
             callback(t, z)
-    return z
+    return _converged(z, eta, D, "FISTA")
 
 
 @torch.no_grad()

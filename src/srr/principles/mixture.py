@@ -32,7 +32,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from ..checks import check_finite, check_int, check_memory, check_number
+from ..checks import check_finite, check_int, check_labels, check_memory, check_number
 from ..errors import ConfigError
 
 __all__ = ["LowRankMixture", "low_rank_mixture", "log_density", "posterior_weights", "posterior_mean", "score",
@@ -90,11 +90,15 @@ def low_rank_mixture(k: int = 4, d: int = 16, rank: int = 2, seed: int = 0, prio
     return LowRankMixture(bases, pri)
 
 
+#: The smallest noise level the closed forms take: ‖y‖²/σ² and the score (x̂ − y)/σ² stay finite above it.
+SIGMA_MIN = 1e-8
+
+
 def _check(y: Tensor, mix: LowRankMixture, sigma: float) -> Tensor:
     check_finite(y, "y")
     if y.dim() != 2 or y.shape[1] != mix.d:
         raise ConfigError(f"y must be (n, {mix.d}), got {tuple(y.shape)}")
-    check_number(sigma, "sigma", low=0.0, low_open=True, high=1e6)
+    check_number(sigma, "sigma", low=SIGMA_MIN, high=1e6)  # below it 1/σ² overflows the scores
     return y.double()
 
 
@@ -145,12 +149,16 @@ def score(y: Tensor, mix: LowRankMixture, sigma: float) -> Tensor:
 def oracle_mean(y: Tensor, labels: Tensor, mix: LowRankMixture, sigma: float) -> Tensor:
     """E[x | y, k] = U_k U_kᵀ y/(1 + σ²) with the true component k of every row."""
     y = _check(y, mix, sigma)
+    labels, _ = check_labels(labels, mix.k, count=len(y), error=ConfigError)
     u = mix.bases[labels]
     return torch.einsum("ndp,np->nd", u, torch.einsum("nd,ndp->np", y, u)) / (1 + sigma * sigma)
 
 
 def nearest_subspace(x: Tensor, mix: LowRankMixture) -> tuple[Tensor, Tensor]:
     """``(distance, index)``: min_k ‖(I − U_k U_kᵀ) x‖ of every row and the k that attains it."""
+    check_finite(x, "x")
+    if x.dim() != 2 or x.shape[1] != mix.d:
+        raise ConfigError(f"x must be (n, {mix.d}), got {tuple(x.shape)}")
     x = x.double()
     residual2 = x.square().sum(-1, keepdim=True) - _energies(x, mix)
     dist2, idx = residual2.clamp_min(0).min(dim=-1)
@@ -175,7 +183,7 @@ def reverse_sample(mix: LowRankMixture, n: int, sigma_max: float = 10.0, sigma_m
     n = check_int(n, "n", low=1, high=1 << 26)
     steps = check_int(steps, "steps", low=1, high=1 << 20)
     sigma_max = check_number(sigma_max, "sigma_max", low=0.0, low_open=True, high=1e6)
-    sigma_min = check_number(sigma_min, "sigma_min", low=0.0, low_open=True, high=sigma_max, high_open=True)
+    sigma_min = check_number(sigma_min, "sigma_min", low=SIGMA_MIN, high=sigma_max, high_open=True)
     check_memory(8 * 6 * n * mix.d + 8 * n * mix.k * mix.d, f"{n} samples of the reverse-time sampler")
     sigmas = noise_levels(sigma_max, sigma_min, steps)
     y = sigma_max * torch.randn(n, mix.d, generator=generator, dtype=torch.float64)

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ..checks import check_int, check_memory
+from ..checks import check_finite_tree, check_int, check_memory
 from ..errors import ConfigError
 from ..settings import Settings, option
 from .lasso import fista, ista, lasso_objective, lipschitz, nonnegative_ista
@@ -238,6 +238,7 @@ def sparse_coding_report(out, settings: SparseCodingSettings | None = None) -> d
     report = {"settings": s.to_dict(), "data": data.spec, "L": curves["L"], "f_star": curves["f_star"],
               "ista": curves["ista"], "fista": curves["fista"], "lista": lista, "crate_block": crate,
               "best": {name: min(curves[name]["nmse_db"]) for name in ("ista", "fista")}}
+    check_finite_tree(report, "the report")
     title = (f"{s.k}-sparse codes over {s.atoms} atoms in d = {s.d}, σ = {s.noise:g}, λ = {s.lambd:g}, "
              f"{len(data.test_set)} test signals")
     with publish_folder(out) as tmp:
