@@ -45,7 +45,9 @@ OUTPUT_MARKER = ".srr-output"
 ANALYSIS_FILES = ("evaluation.json", "confusion.png", "layers.json", "layers.png", "compare.json", "compare.md",
                   "compare.png", "attention.json", "attention_grid.png", "attention_overlay.png", "synthetic.json",
                   "synthetic.png", "sparse_coding.json", "sparse_coding.png", "crate_ista.png", "denoise.json",
-                  "mse.png", "rates.png", "sampler.png", "ansatz.json", "ansatz.png")
+                  "mse.png", "rates.png", "sampler.png", "ansatz.json", "ansatz.png", "circuits.json", "qk.png",
+                  "ov.png", "composition.png", "scores.png", "logit_lens.png", "segmentation.json",
+                  "segmentation.png", "token_norms.png")
 #: The files that make a folder a saved model or a training run (an input of the analysis commands).
 MODEL_FILES = ("config.json", "model.safetensors", "run.json", "checkpoints")
 
