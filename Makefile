@@ -26,7 +26,8 @@ demo: $(BIN)/.installed
 claims: $(BIN)/.installed
 	$(BIN)/srr reproduce --all --scale cpu $(if $(wildcard $(MNIST)),--data idx:$(MNIST)) --out runs/claims --resume
 	$(BIN)/python -c "import pathlib, srr.claims as c; r = pathlib.Path('README.md'); \
-	r.write_text(c.splice_readme(r.read_text(), pathlib.Path('runs/claims/claims.md').read_text()))"
+	t = pathlib.Path('runs/claims/claims.md').read_text().replace('idx:$(MNIST)', 'idx:MNIST_DIR'); \
+	r.write_text(c.splice_readme(r.read_text(), t))"
 
 test: $(BIN)/.installed browser
 	$(BIN)/python -m pytest tests

@@ -260,7 +260,8 @@ def _run_one(name: str, scale: str, seeds: int | None, given: dict, out: Path) -
     row["seconds"] = time.perf_counter() - start
     # one thread per claim: the time on an idle core; what the cache gave back counts at what it cost when measured
     row["cpu_seconds_this_run"] = time.process_time() - cpu
-    row["cpu_seconds"] = row["cpu_seconds_this_run"] + ctx.cached_cpu
+    # (a claim that reads another's measurements does not count them: they are that claim's cost)
+    row["cpu_seconds"] = row["cpu_seconds_this_run"] + (0.0 if claim.shares else ctx.cached_cpu)
     return row
 
 
