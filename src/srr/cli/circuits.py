@@ -48,5 +48,5 @@ def run(args) -> int:
               f"(score {icl['icl_score']:+.3f})")
     lens = report["logit_lens"]
     print("logit lens accuracy per layer: " + " ".join(f"{r['accuracy']:.3f}" for r in lens))
-    print(f"wrote {', '.join(str(p) for p in sorted(out.iterdir()) if not p.name.startswith("."))}")
+    print(f"wrote {', '.join(str(p) for p in sorted(out.iterdir()) if not p.name.startswith('.'))}")
     return 0

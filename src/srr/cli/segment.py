@@ -31,5 +31,5 @@ def run(args) -> int:
     print(f"{r['model']} on {r['images']} scenes: Jaccard per head {heads}; best head {r['best_head']} "
           f"{r['jaccard_best_head']:.3f}, mean {r['jaccard_mean_over_heads']:.3f}, PCA {r['jaccard_pca']:.3f}; "
           f"outlier tokens (last layer) {r['outlier_fraction_last_layer']:.3%}")
-    print(f"wrote {', '.join(str(p) for p in sorted(out.iterdir()) if not p.name.startswith("."))}")
+    print(f"wrote {', '.join(str(p) for p in sorted(out.iterdir()) if not p.name.startswith('.'))}")
     return 0
