@@ -138,12 +138,12 @@ def reproduce(names: list[str], *, scale: str = "cpu", seeds: int | None = None,
             raise RunFolderError(f"{out} holds a reproduction at --scale {record.get('scale')}, not {scale}: resume "
                                  "it at its own scale, or give another --out")
     lock = claim_run_folder(out, resume=resume and (out / "run.json").is_file(), overwrite=overwrite)
-    status = "crashed"
-    previous = {}
-    if resume and (out / "results.json").is_file():
-        previous = read_structured(out / "results.json", "the previous results", RunFolderError).get("claims", {})
-    listed = list(dict.fromkeys([*previous, *names]))
+    status, listed = "crashed", list(names)
     try:
+        previous = {}
+        if resume and (out / "results.json").is_file():
+            previous = read_structured(out / "results.json", "the previous results", RunFolderError).get("claims", {})
+        listed = list(dict.fromkeys([*previous, *names]))
         import torch
 
         device = "cuda" if scale == "paper" and torch.cuda.is_available() else "cpu"
