@@ -39,3 +39,11 @@ def test_circuits_of_an_image_model(tmp_path, capsys):
     assert "pattern_scores" not in report and report["lens_data"] == "digits"
     assert all(abs(r["q"] - r["k"]) < 1e-9 for r in report["composition"])
     assert not (out / "scores.png").exists()
+
+
+def test_a_probe_length_for_an_image_model_is_refused_not_ignored(tmp_path, capsys):
+    assert main(["circuits", "crate_nano", "--set", "dim=16", "--set", "depth=1", "--set", "heads=2", "--length", "5",
+                 "--out", str(tmp_path / "c")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--length sets the repeated-token probe of a language model" in err
+    assert not (tmp_path / "c").exists()

@@ -89,6 +89,8 @@ def circuits_report(src, data, out, *, samples: int = 32, length: int | None = N
               "heads": head_summary(heads), "composition": composition_scores(heads),
               "composition_random_baseline": random_baseline(d, p, samples=20, seed=seed)}
     probe = None
+    if src.task != "lm" and length is not None:
+        raise ConfigError(f"--length sets the repeated-token probe of a language model; {src.name} reads images")
     if src.task == "lm":
         context = int(model.context)
         if context < 4:
