@@ -10,7 +10,8 @@ def add_arguments(p) -> None:
     from .options import add_set_argument, add_source_arguments
 
     add_source_arguments(p, "segment")
-    p.add_argument("--images", type=int, default=64, help="test scenes scored: the first N of the test split, or all of it if fewer (default 64)")
+    p.add_argument("--images", type=int, default=64,
+                   help="test scenes scored: the first N of the test split, or all of it if fewer (default 64)")
     p.add_argument("--fraction", type=float, default=0.6, help="attention mass the mask keeps (default 0.6)")
     p.add_argument("--outlier-ratio", type=float, default=3.0,
                    help="a token is an outlier above this many times its layer's median norm (default 3)")
