@@ -89,9 +89,9 @@ def nearest_subspace(train: Tensor, train_labels: Tensor, test: Tensor, n_compon
     return torch.stack(scores).argmin(dim=0)
 
 
-def knn(train: Tensor, train_labels: Tensor, test: Tensor, k: int = 5, num_classes: int | None = None,
-        chunk: int = 2048) -> Tensor:
-    """Predicted labels of ``test`` by a majority vote of the ``k`` most similar training features."""
+def _knn_inputs(what: str, train, train_labels, test, k, num_classes, chunk):
+    """The checked inputs of a k-NN vote: flat features, labels, class count, k and chunk, with the memory of one
+    chunk's similarities and votes checked before they are made."""
     z = _flat(train, "train features")
     y, nk = _labels(train_labels, len(z), num_classes)
     if isinstance(k, bool) or not isinstance(k, numbers.Integral) or not 1 <= k <= len(z):
@@ -101,8 +101,15 @@ def knn(train: Tensor, train_labels: Tensor, test: Tensor, k: int = 5, num_class
     x = _flat(test, "test features")
     _same_width(z, x)
     rows = min(chunk, len(x))
-    check_allocation(rows * (len(z) + 2 * nk + 2 * k) * 8, f"knn: the similarities of a chunk of {rows:,} test samples "
-                     f"(chunk={chunk}) to {len(z):,} training samples, and their votes for K = {nk:,} classes")
+    check_allocation(rows * (len(z) + 2 * nk + 2 * k) * 8, f"{what}: the similarities of a chunk of {rows:,} test "
+                     f"samples (chunk={chunk}) to {len(z):,} training samples, and their votes for K = {nk:,} classes")
+    return z, y, nk, x, k, chunk
+
+
+def knn(train: Tensor, train_labels: Tensor, test: Tensor, k: int = 5, num_classes: int | None = None,
+        chunk: int = 2048) -> Tensor:
+    """Predicted labels of ``test`` by a majority vote of the ``k`` most similar training features."""
+    z, y, nk, x, k, chunk = _knn_inputs("knn", train, train_labels, test, k, num_classes, chunk)
     preds = []
     for i in range(0, len(x), chunk):
         idx = (x[i:i + chunk] @ z.mT).topk(k, dim=1).indices
@@ -115,18 +122,8 @@ def weighted_knn(train: Tensor, train_labels: Tensor, test: Tensor, k: int = 20,
                  num_classes: int | None = None, chunk: int = 2048) -> Tensor:
     """Predicted labels of ``test``: votes of the ``k`` most cosine-similar training features, weighted by
     ``exp(similarity / temperature)`` (module docstring)."""
-    z = _flat(train, "train features")
-    y, nk = _labels(train_labels, len(z), num_classes)
-    if isinstance(k, bool) or not isinstance(k, numbers.Integral) or not 1 <= k <= len(z):
-        raise ConfigError(f"k must lie in [1, {len(z)}] (an integer), got {k!r}")
-    k = int(k)
     temperature = checks.check_number(temperature, "temperature", low=0.0, high=1e6, low_open=True)
-    chunk = check_int(chunk, "chunk", low=1)
-    x = _flat(test, "test features")
-    _same_width(z, x)
-    rows = min(chunk, len(x))
-    check_allocation(rows * (len(z) + 2 * nk + 2 * k) * 8, f"weighted_knn: the similarities of a chunk of {rows:,} "
-                     f"test samples to {len(z):,} training samples, and their votes for K = {nk:,} classes")
+    z, y, nk, x, k, chunk = _knn_inputs("weighted_knn", train, train_labels, test, k, num_classes, chunk)
     z = z / z.norm(dim=1, keepdim=True).clamp_min(1e-12)
     x = x / x.norm(dim=1, keepdim=True).clamp_min(1e-12)
     preds = []
