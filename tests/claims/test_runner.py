@@ -56,6 +56,7 @@ def test_results_table_and_page_are_written_and_a_failure_does_not_stop_the_othe
     table = (tmp_path / "o" / "claims.md").read_text()
     assert "| **t-value**: t-value title | published figure | 0.420 (spread 0.380 … 0.460)" in table
     assert "`srr reproduce t-good --scale tiny --seeds 3` |" in table
+    assert table.endswith("\n\nVerdicts: 2 reproduced, 1 failed.\n")  # counted, not written by hand
     page = (tmp_path / "o" / "claims.html").read_text()
     assert "figures/t-good.png" in page and (tmp_path / "o" / "figures" / "t-good.png").stat().st_size > 1000
     assert json.loads((tmp_path / "o" / "run.json").read_text())["status"] == "1 failed"

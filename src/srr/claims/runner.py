@@ -16,7 +16,7 @@ from ..checks import check_choice, check_int
 from ..errors import ConfigError, RunFolderError, SrrError
 from ..io import atomic_write_json, atomic_write_text, read_structured
 from ..training.engine import RunInterrupted
-from .base import SCALES, Context, get_claim, list_claims, spread, verdict
+from .base import SCALES, VERDICTS, Context, get_claim, list_claims, spread, verdict
 
 __all__ = ["reproduce", "claim_command", "markdown_table", "html_page", "splice_readme", "README_BEGIN", "README_END"]
 
@@ -316,7 +316,9 @@ def markdown_table(results: dict) -> str:
         lines.append(f"| **{name}**: {cell(row['title'])} | {cell(row['published'])} | {cell(measured)} | "
                      f"{cell(row['verdict'])} ({row['scale']}, {row['seeds']} seed{'s' if row['seeds'] > 1 else ''})"
                      f" | `{row['command']}` |")
-    return "\n".join(lines) + "\n"
+    verdicts = [results["claims"][n]["verdict"] for n in _ordered(results)]
+    counts = [f"{verdicts.count(v)} {v}" for v in (*VERDICTS, "failed") if verdicts.count(v)]
+    return "\n".join(lines) + f"\n\nVerdicts: {', '.join(counts)}.\n"
 
 
 def _ordered(results: dict) -> list[str]:
