@@ -24,7 +24,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import add_thread_option, apply_threads, write_result  # noqa: E402
-from simdino_stability import mean_std, pixel_knn, pretrain, subset  # noqa: E402
+from simdino_stability import mean_std, pixel_knn, pretrain  # noqa: E402
 from srr.data import load_data  # noqa: E402
 from srr.models import count_parameters, create_model  # noqa: E402
 
@@ -76,7 +76,7 @@ def main(argv=None) -> int:
     add_thread_option(p)
     args = p.parse_args(argv)
     apply_threads(args)
-    data = subset(load_data(args.data), args.train, args.test)
+    data = load_data(args.data).first(args.train, args.test)
     base = {"depth": args.depth, "heads": args.heads, "patch_size": args.patch, "dim": args.dim}
     crate_dim, crate_params, vit_params = matched_width("vit_nano", "crate_nano", base, data)
     contenders = {"SimDINO-CRATE": ("simdino", "crate_nano", {**base, "dim": crate_dim}, {}),

@@ -44,14 +44,6 @@ METHODS = {"simdino": ("simdino", {}), "dino": ("dino", {}),
            "dino_plain": ("dino", {"centering": False, "sharpening": False})}
 
 
-def subset(data: ImageData, n_train: int, n_test: int) -> ImageData:
-    """The first ``n_train`` training and ``n_test`` test images of ``data`` (standardisation unchanged)."""
-    n_train, n_test = min(n_train, len(data.train_set)), min(n_test, len(data.test_set))
-    return ImageData.from_tensors(data.name, f"{data.spec} (first {n_train} / {n_test})", data.x_train[:n_train],
-                                  data.y_train[:n_train], data.x_test[:n_test], data.y_test[:n_test],
-                                  data.num_classes, mean=data.mean, std=data.std)
-
-
 def pixel_knn(data: ImageData, k: int = 20, temperature: float = 0.07) -> float:
     """The weighted k-NN accuracy of the raw (standardised) pixels."""
     return accuracy(weighted_knn(data.x_train, data.y_train, data.x_test, k, temperature, data.num_classes),
@@ -150,7 +142,7 @@ def main(argv=None) -> int:
 
     defaults = ["dim=32", "depth=2", "heads=2", "patch_size=7"]
     model_args = parse_overrides(args.set[len(defaults):] or defaults)
-    data = subset(load_data(args.data), args.train, args.test)
+    data = load_data(args.data).first(args.train, args.test)
     lrs, epss = [float(v) for v in args.lrs.split(",")], [float(v) for v in args.epss.split(",")]
     batches = [int(v) for v in args.batches.split(",")]
     common = {"local_crops": args.local_crops, "head_hidden": 128, "head_dim": 64, "knn_bank": 0, "probe": False}

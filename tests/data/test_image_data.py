@@ -98,3 +98,17 @@ def test_streamed_splits_materialise_once_after_a_memory_check(monkeypatch):
         arrays.x_train
     monkeypatch.delenv("SRR_MEMORY_LIMIT")
     assert arrays.x_train is arrays.x_train and torch.allclose(arrays.x_train, x)
+
+
+def test_the_first_images_keep_the_standardisation_and_refuse_bad_counts():
+    from srr.errors import ConfigError
+
+    g = torch.Generator().manual_seed(0)
+    data = ImageData.from_tensors("t", "t", torch.rand(20, 1, 4, 4, generator=g) * 5, torch.arange(20) % 3,
+                                   torch.rand(6, 1, 4, 4, generator=g), torch.arange(6) % 3)
+    head = data.first(7, 100)
+    assert (len(head.y_train), len(head.y_test)) == (7, 6) and head.num_classes == 3
+    assert torch.equal(head.x_train, data.x_train[:7]) and head.mean == data.mean and head.std == data.std
+    assert head.spec == "t (first 7 / 6)"
+    with pytest.raises(ConfigError, match="n_train"):
+        data.first(0, 3)

@@ -9,16 +9,6 @@ SIMDINO = "Wu, Zhang, Pai, Wang, Singh, Yang, Gao, Ma, Simplifying DINO via Codi
 SEGMENT = "Yu et al., Emergence of Segmentation with Minimalistic White-Box Transformers (2023)"
 
 
-def _subset(data, n_train: int, n_test: int):
-    """The first ``n_train`` training and ``n_test`` test images of ``data`` (its standardisation kept)."""
-    from ..data import ImageData
-
-    n_train, n_test = min(n_train, len(data.y_train)), min(n_test, len(data.y_test))
-    return ImageData.from_tensors(data.name, f"{data.spec} (first {n_train} / {n_test})", data.x_train[:n_train],
-                                  data.y_train[:n_train], data.x_test[:n_test], data.y_test[:n_test],
-                                  data.num_classes, mean=data.mean, std=data.std)
-
-
 @register_claim(
     "simdino-stability", minutes=4.0,
     title="SimDINO collapses in fewer settings than DINO", source=SIMDINO, kind="shape", data="idx",
@@ -41,7 +31,7 @@ def _subset(data, n_train: int, n_test: int):
 def simdino_stability(ctx) -> Measured:
     p = ctx.params
     spec = ctx.data_spec(p["data"])
-    data = _subset(data_for(spec), p["train"], p["test"])
+    data = data_for(spec).first(p["train"], p["test"])
     model = "vit_nano"
     common = {"epochs": p["epochs"], "local_crops": 2, "head_hidden": 128, "head_dim": 64, "knn_bank": 0,
               "probe": False}

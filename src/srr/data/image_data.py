@@ -104,6 +104,17 @@ class ImageData:
         return (f"ImageData({self.spec!r}: {len(self.train_set)} train / {len(self.test_set)} test, "
                 f"{self.channels}x{self.image_size[0]}x{self.image_size[1]}, {self.num_classes} classes)")
 
+    def first(self, n_train: int, n_test: int) -> "ImageData":
+        """The first ``n_train`` training and ``n_test`` test images (all of a split when it holds fewer), with this
+        data's standardisation kept."""
+        from ..checks import check_int
+
+        n_train = min(check_int(n_train, "n_train", low=1), len(self.train_set))
+        n_test = min(check_int(n_test, "n_test", low=1), len(self.test_set))
+        return ImageData.from_tensors(self.name, f"{self.spec} (first {n_train} / {n_test})", self.x_train[:n_train],
+                                      self.y_train[:n_train], self.x_test[:n_test], self.y_test[:n_test],
+                                      self.num_classes, mean=self.mean, std=self.std)
+
     # ---- in memory ----
     @classmethod
     def from_tensors(cls, name: str, spec: str, x_train: Tensor, y_train: Tensor, x_test: Tensor, y_test: Tensor,
