@@ -131,7 +131,6 @@ class Claim:
     value: float | None = None  # the published number, for "value" claims
     tolerance: float = 0.0
     signed: bool = False  # the published value's sign is part of the claim
-    data: str | None = None  # the --data source the protocol reads (idx, cifar10, …), if any
     rule: str = ""  # what each seed's True/False means, for shape claims (shown in the docs and results)
     shares: str | None = None  # another claim whose cached measurements this one reads (they run in one worker)
     minutes: float = 1.0  # the measured time at --scale cpu on one idle core, for --list and for scheduling
@@ -144,7 +143,7 @@ _CLAIMS: dict[str, Claim] = {}
 
 def register_claim(name: str, *, title: str, source: str, published: str, kind: str, protocol: dict, cpu: str,
                    paper: str, seeds: dict | None = None, value: float | None = None, tolerance: float = 0.0,
-                   signed: bool = False, data: str | None = None, rule: str = "", shares: str | None = None,
+                   signed: bool = False, rule: str = "", shares: str | None = None,
                    minutes: float = 1.0, revision: int = 1, alone: bool = False):
     """Register the decorated function ``run(ctx) -> Measured`` as the claim ``name``."""
     if kind not in ("value", "shape"):
@@ -159,7 +158,7 @@ def register_claim(name: str, *, title: str, source: str, published: str, kind: 
         if name in _CLAIMS:
             raise ConfigError(f"claim {name!r} is already registered")
         _CLAIMS[name] = Claim(name, title, source, published, kind, fn, protocol, cpu, paper, seeds, value, tolerance,
-                              signed, data, rule, shares, minutes, revision, alone)
+                              signed, rule, shares, minutes, revision, alone)
         return fn
 
     return wrap

@@ -101,7 +101,7 @@ def _layer_claim(ctx, key: str, label: str) -> Measured:
 @register_claim(
     "layer-compression", minutes=5.2,
     title="R^c falls with depth in trained CRATE, below a random-initialisation control",
-    source=CRATE_PAPER, kind="shape", protocol=LAYER_PROTOCOL, data="idx",
+    source=CRATE_PAPER, kind="shape", protocol=LAYER_PROTOCOL,
     published="R^c(Z^ℓ; U^ℓ) decreases layer by layer (trained CRATE, ImageNet); no random control shown",
     cpu="crate_micro (dim 64, 4 heads) at depth 6 and 12, 4 epochs on the MNIST folder (8,000 / 2,000 images), "
         "3 seeds; R^c of each layer's input against its own subspaces (tokens L2-normalised per head, ε = 0.1) on "
@@ -119,7 +119,7 @@ def layer_compression(ctx) -> Measured:
 @register_claim(
     "layer-sparsity", minutes=0.1,
     title="ISTA outputs get sparser with depth in trained CRATE, sparser than a random control",
-    source=CRATE_PAPER, kind="shape", protocol=LAYER_PROTOCOL, data="idx",
+    source=CRATE_PAPER, kind="shape", protocol=LAYER_PROTOCOL,
     published="the fraction of non-zero ISTA outputs decreases layer by layer (trained CRATE, ImageNet)",
     cpu="the trained models of layer-compression; fraction of non-zero entries of each ISTA output on 512 test "
         "images, next to the same model at initialisation",

@@ -61,7 +61,7 @@ def mcr2_label_noise(ctx) -> Measured:
 @register_claim(
     "feature-ansatz", minutes=1.6,
     title="Trained weights follow the AGOP: Pearson(WᵀW, AGOP^½) ≈ 0.74", source=ANSATZ,
-    kind="value", value=0.74, tolerance=0.05, signed=True, data="idx",
+    kind="value", value=0.74, tolerance=0.05, signed=True,
     protocol={"tiny": {"data": "digits", "model": {"digits": "mlp_nano"}, "model_args": {"width": 32},
                        "epochs": 1, "samples": 100},
               "cpu": {"data": "idx", "model": {"idx": "mlp_micro", "digits": "mlp_nano"}, "model_args": {},

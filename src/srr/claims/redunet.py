@@ -12,7 +12,6 @@ SOURCE = "Chan et al., ReduNet: A White-box Deep Network from the Principle of M
 @register_claim(
     "redunet-delta-r", minutes=1.0,
     title="ReduNet's rate reduction ΔR rises at every layer", source=SOURCE, kind="shape",
-    data="idx",
     protocol={"tiny": {"data": "digits", "per_class": 10, "layers": 4},
               "cpu": {"data": "idx", "per_class": 50, "layers": 30},
               "paper": {"data": "idx", "per_class": 500, "layers": 30}},

@@ -116,9 +116,8 @@ def reproduce(names: list[str], *, scale: str = "cpu", seeds: int | None = None,
     jobs = default_jobs(scale) if jobs is None else check_int(jobs, "--jobs", low=1, high=256)
     given = _parse_data(data)
     _check_data(names, scale, given)
-    missing = [f"{n} needs --data {get_claim(n).protocol['paper']['data']}:PATH" for n in names
-               if scale == "paper" and get_claim(n).protocol["paper"].get("data") not in (None, "digits")
-               and get_claim(n).protocol["paper"]["data"] not in given]
+    missing = [f"{n} needs --data {reads(n, scale)}:PATH" for n in names
+               if scale == "paper" and reads(n, scale) and reads(n, scale) not in given]
     if missing:
         raise ConfigError("at --scale paper the papers' data are needed: " + "; ".join(missing))
     if scale == "paper":

@@ -11,7 +11,7 @@ SEGMENT = "Yu et al., Emergence of Segmentation with Minimalistic White-Box Tran
 
 @register_claim(
     "simdino-stability", minutes=4.0,
-    title="SimDINO collapses in fewer settings than DINO", source=SIMDINO, kind="shape", data="idx",
+    title="SimDINO collapses in fewer settings than DINO", source=SIMDINO, kind="shape",
     protocol={"tiny": {"data": "digits", "train": 128, "test": 64, "epochs": 1, "lrs": [2e-3], "batches": [64],
                        "model_args": {"dim": 16, "depth": 1, "heads": 2, "patch_size": 4}, "prototypes": 64},
               "cpu": {"data": "idx", "train": 1000, "test": 500, "epochs": 5, "lrs": [5e-4, 2e-3],

@@ -27,10 +27,12 @@ def add_arguments(p) -> None:
 
 def _list() -> int:
     from ..claims import get_claim, list_claims
+    from ..claims.runner import reads
 
     for name in list_claims():
         c = get_claim(name)
-        data = f"; reads --data {c.data}:DIR" if c.data else ""
+        source = reads(name, "cpu")
+        data = f"; reads --data {source}:DIR" if source else ""
         cost = "< 1 min" if c.minutes < 1 else f"~{c.minutes:.0f} min"
         print(f"{name:26s} {c.kind:5s} {cost} of CPU at cpu{data}")
         print(f"{'':26s} {c.title}")
